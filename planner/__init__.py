@@ -1,0 +1,3 @@
+"""Coverage planning for party-mass service centers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,63 @@
+"""Exceptions raised for bad input.
+
+Every error a user can cause is a :class:`PlannerError` (a ``ValueError``). The CLI
+catches it, prints its message and exits with status 2; no traceback is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PlannerError(ValueError):
+    """Bad input or an impossible request; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a validation pass.
+
+    Parameters
+    ----------
+    severity
+        ``"error"`` stops the run; ``"warning"`` is reported and the run goes on.
+    layer
+        Layer kind (``"villages"``) or ``"scenario"``.
+    file
+        The file the problem was found in ("" when not file-bound).
+    row
+        1-based data row (feature) number, or ``None`` when the whole layer is meant.
+    column
+        Column (attribute) name, or ``""``.
+    problem
+        What is wrong, showing the offending value.
+    fix
+        What the user should do about it.
+    """
+
+    severity: str
+    layer: str
+    file: str
+    row: int | None
+    column: str
+    problem: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        where = self.file or self.layer
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column:
+            where += f", column {self.column!r}"
+        text = f"{self.severity}: {where}: {self.problem}"
+        return f"{text} ({self.fix})" if self.fix else text
+
+
+class ValidationError(PlannerError):
+    """Raised once with every error found, so the user can fix them all in one go."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        lines = [f"{len(errors)} problem(s) in the input:"] + [f"  {p}" for p in errors]
+        super().__init__("\n".join(lines))
