@@ -201,7 +201,7 @@ def _coerce_columns(
             number = pd.to_numeric(values, errors="coerce")
             bad = (number.isna() & values.notna()).to_numpy()
             if values.dtype == object or pd.api.types.is_string_dtype(values):
-                bad &= values.astype("string").str.strip().fillna("").ne("").to_numpy()
+                bad = bad & values.astype("string").str.strip().fillna("").ne("").to_numpy()
             out.rows(
                 "error",
                 bad,
@@ -260,10 +260,26 @@ def _coerce_columns(
     return frame
 
 
+def _to_wgs84(frame: gpd.GeoDataFrame, spec: LayerSpec, out: _Collector) -> gpd.GeoDataFrame | None:
+    """Remove GCJ-02/BD-09 offsets when declared and return the layer in WGS84."""
+    coords = spec.coords
+    if coords in ("gcj02", "bd09"):
+        if not frame.crs.is_geographic:
+            out.add(
+                "error",
+                f'coords = "{coords}" needs longitude/latitude, but the file '
+                f"is in a projected CRS ({frame.crs.name})",
+                fix="remove coords",
+            )
+            return None
+        return crs_mod.to_wgs84(frame.to_crs("EPSG:4326"), coords)
+    return frame.to_crs("EPSG:4326")
+
+
 def _assign_crs(
     frame: gpd.GeoDataFrame, spec: LayerSpec, raw: RawLayer, out: _Collector
 ) -> gpd.GeoDataFrame | None:
-    """Give the layer a CRS, remove GCJ-02/BD-09 offsets and return it in WGS84."""
+    """Give the layer its CRS: declared, stored, implied by lon/lat columns or detected."""
     coords = spec.coords
     if spec.crs is not None:
         frame = frame.set_crs(_parse_crs(spec.crs, out), allow_override=True)
@@ -286,17 +302,7 @@ def _assign_crs(
                 fix='add crs = "EPSG:4490" (or the right code) to the layer\'s table',
             )
             return None
-    if coords in ("gcj02", "bd09"):
-        if not frame.crs.is_geographic:
-            out.add(
-                "error",
-                f'coords = "{coords}" needs longitude/latitude, but the file '
-                f"is in a projected CRS ({frame.crs.name})",
-                fix="remove coords",
-            )
-            return None
-        return crs_mod.to_wgs84(frame.to_crs("EPSG:4326"), coords)
-    return frame.to_crs("EPSG:4326")
+    return frame
 
 
 def _parse_crs(value: str | int, out: _Collector) -> pyproj.CRS:
@@ -449,8 +455,12 @@ def read_layer(
     frame = _assign_crs(frame, spec, raw, out)
     if frame is None:
         return None, out.finish()
+    bad = _check_lonlat(frame, raw, rows, out)
+    frame.loc[bad, frame.geometry.name] = None
+    frame = _to_wgs84(frame, spec, out)
+    if frame is None:
+        return None, out.finish()
     frame = _check_geometry(frame, schema, raw, rows, out)
-    _check_lonlat(frame, raw, rows, out)
     frame["_row"] = rows
     return frame, out.finish()
 
@@ -481,7 +491,8 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
             continue
         out = _Collector(kind, sources[kind])
         pts = shapely.point_on_surface(frame.geometry.values)
-        inside = shapely.contains_properly(region, pts) | shapely.touches(region, pts)
+        located = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+        inside = ~located | shapely.contains_properly(region, pts) | shapely.touches(region, pts)
         what = (
             "village lies in no township"
             if kind == "villages"
@@ -538,7 +549,8 @@ def _derive_counties(frames: dict[str, gpd.GeoDataFrame]) -> None:
     known = townships[townships["county_id"].notna()]
     if known.empty:
         return
-    counties = known.dissolve(by="county_id", as_index=False)
+    columns = ["county_id", "geometry"] + (["county_name"] if "county_name" in known else [])
+    counties = known[columns].dissolve(by="county_id", as_index=False, aggfunc="first")
     counties = counties.rename(columns={"county_id": "id", "county_name": "name"})
     keep = [c for c in ("id", "name") if c in counties.columns]
     frames["counties"] = counties[[*keep, "geometry"]]
@@ -549,7 +561,7 @@ def _split_village_polygons(
 ) -> None:
     """Villages given as polygons: a point inside each for coverage, polygons as areas."""
     villages = frames.get("villages")
-    if villages is None or villages.geom_type.isin(["Point"]).all():
+    if villages is None or not villages.geom_type.isin(["Polygon", "MultiPolygon"]).any():
         return
     if "village_areas" not in frames:
         frames["village_areas"] = (

@@ -66,17 +66,21 @@ def detect_dbf_encoding(shp: Path) -> str:
     dbf = shp.with_suffix(".dbf")
     if not dbf.exists():
         return "utf-8"
-    data = dbf.read_bytes()
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        return "latin1"
+    text = _dbf_text_bytes(dbf.read_bytes())
+    for candidate in ("utf-8", "gb18030"):
+        try:
+            text.decode(candidate)
+            return candidate
+        except UnicodeDecodeError:
+            continue
+    return "latin1"
+
+
+def _dbf_text_bytes(data: bytes) -> bytes:
+    """The bytes of a DBF that hold text: field names and records (not the binary header)."""
+    header_len = int.from_bytes(data[8:10], "little")
+    names = [data[i : i + 11].split(b"\0")[0] for i in range(32, header_len - 1, 32)]
+    return b" ".join(names) + data[header_len:].rstrip(b"\x1a")
 
 
 def _normalise_encoding_name(declared: str) -> str:

@@ -1,0 +1,281 @@
+"""Per-level service-radius coverage, catchments, rates and the full-coverage audit.
+
+For every configured level, each village gets its nearest center of that level (or of a
+level that also serves it, such as a sub-center for township service), the distance to it
+and whether it is within the level's radius — by straight line in the working CRS or
+along roads (:mod:`planner.network`). Everything is reported by population and by count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .scenario import LevelSpec
+
+#: Straight-line search is unbounded so ``<level>_dist_m`` shows how far out a gap is;
+#: road searches stop at this multiple of the radius (beyond it the distance is unknown).
+NETWORK_SEARCH_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """Nearest center per village: position in the centers frame (-1 when none was
+    found), distance in metres and travel time in seconds (NaN when not computed)."""
+
+    index: np.ndarray
+    dist_m: np.ndarray
+    time_s: np.ndarray
+
+
+#: A road-distance engine: ``(level_spec, center_points, cutoff) -> Nearest`` for the
+#: scenario's villages. Built once per run by :mod:`planner.pipeline`.
+NetworkSearch = Callable[[LevelSpec, gpd.GeoSeries], Nearest]
+
+
+@dataclass
+class LevelResult:
+    """Coverage of one level."""
+
+    level: str
+    spec: LevelSpec
+    centers: gpd.GeoDataFrame
+    nearest: Nearest
+    covered: np.ndarray
+    straight_covered: np.ndarray | None = None
+
+    @property
+    def center_ids(self) -> pd.Series:
+        """Id of the nearest center per village (missing where none)."""
+        ids = np.append(self.centers["id"].to_numpy(dtype=object), None)
+        return pd.Series(ids[self.nearest.index], dtype="string")  # -1 picks the None
+
+
+@dataclass
+class CoverageResult:
+    """Coverage of every configured level, on the villages of the scenario."""
+
+    villages: gpd.GeoDataFrame
+    levels: dict[str, LevelResult] = field(default_factory=dict)
+
+
+def nearest_euclidean(targets: gpd.GeoSeries, sources: gpd.GeoSeries) -> Nearest:
+    """Nearest source of every target by straight line (STRtree, one vectorised query).
+
+    Ties go to the lowest source position, so the answer is deterministic.
+    """
+    n = len(targets)
+    index = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.nan)
+    if len(sources) and n:
+        tree = shapely.STRtree(sources.values)
+        (t, s), d = tree.query_nearest(targets.values, return_distance=True, all_matches=True)
+        order = np.lexsort((s, t))
+        t, s, d = t[order], s[order], d[order]
+        first = np.r_[True, t[1:] != t[:-1]]
+        index[t[first]] = s[first]
+        dist[t[first]] = d[first]
+    return Nearest(index, dist, np.full(n, np.nan))
+
+
+def centers_serving(centers: gpd.GeoDataFrame, levels: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """Centers whose level is one of ``levels`` (in the order given, then input order)."""
+    if centers is None or centers.empty:
+        return gpd.GeoDataFrame(
+            {"id": pd.Series(dtype="string"), "level": pd.Series(dtype="string")},
+            geometry=gpd.GeoSeries([]),
+            crs=None,
+        )
+    rank = {lvl: i for i, lvl in enumerate(levels)}
+    chosen = centers[centers["level"].isin(levels)].copy()
+    chosen["_order"] = chosen["level"].map(rank)
+    return chosen.sort_values("_order", kind="stable").drop(columns="_order")
+
+
+def level_coverage(
+    villages: gpd.GeoDataFrame,
+    centers: gpd.GeoDataFrame,
+    level: str,
+    spec: LevelSpec,
+    *,
+    network: NetworkSearch | None = None,
+) -> LevelResult:
+    """Coverage of one level.
+
+    Parameters
+    ----------
+    villages
+        Village points in the working CRS.
+    centers
+        Centers serving this level (see :func:`centers_serving`).
+    level, spec
+        Level name and its settings.
+    network
+        Road search used when ``spec.mode == "network"``.
+    """
+    radius = spec.cutoff_m
+    straight = nearest_euclidean(villages.geometry, centers.geometry)
+    if spec.mode == "network" and network is not None:
+        nearest = network(spec, centers.geometry)
+        if spec.uses_time:
+            covered = nearest.time_s <= spec.minutes * 60.0
+        else:
+            covered = nearest.dist_m <= radius
+        straight_covered = straight.dist_m <= radius
+    else:
+        nearest, straight_covered = straight, None
+        covered = nearest.dist_m <= radius
+    covered = np.asarray(covered & (nearest.index >= 0), dtype=bool)
+    return LevelResult(
+        level, spec, centers.reset_index(drop=True), nearest, covered, straight_covered
+    )
+
+
+def annotate_villages(
+    villages: gpd.GeoDataFrame, results: dict[str, LevelResult]
+) -> gpd.GeoDataFrame:
+    """Villages with ``<level>_center_id``, ``<level>_dist_m``, ``<level>_covered`` (and
+    ``<level>_time_min`` for time-based levels, ``<level>_road_barrier`` when road and
+    straight-line answers differ) for every level."""
+    out = villages.copy()
+    for level, res in results.items():
+        out[f"{level}_center_id"] = res.center_ids.to_numpy()
+        out[f"{level}_dist_m"] = np.round(res.nearest.dist_m, 1)
+        if np.isfinite(res.nearest.time_s).any():
+            out[f"{level}_time_min"] = np.round(res.nearest.time_s / 60.0, 2)
+        out[f"{level}_covered"] = res.covered
+        if res.straight_covered is not None:
+            out[f"{level}_road_barrier"] = res.straight_covered & ~res.covered
+    return out
+
+
+def catchments(villages: gpd.GeoDataFrame, res: LevelResult) -> pd.DataFrame:
+    """Per center of the level: villages and population assigned to it (each village to
+    its nearest center), and how much of that is within the radius."""
+    pop = villages["population"].fillna(0).to_numpy(dtype=float)
+    idx = res.nearest.index
+    frame = pd.DataFrame({"center": idx, "pop": pop, "covered": res.covered})
+    frame = frame[frame["center"] >= 0]
+    grouped = frame.groupby("center").agg(
+        catchment_villages=("pop", "size"),
+        catchment_population=("pop", "sum"),
+        covered_villages=("covered", "sum"),
+    )
+    grouped["covered_population"] = frame[frame["covered"]].groupby("center")["pop"].sum()
+    table = grouped.reindex(range(len(res.centers)), fill_value=0).fillna(0)
+    table.insert(0, "id", res.centers["id"].to_numpy())
+    table.insert(1, "level", res.level)
+    return table.reset_index(drop=True)
+
+
+def circle_service_areas(res: LevelResult) -> gpd.GeoDataFrame:
+    """Straight-line service areas: a circle of the level's radius around each center."""
+    centers = res.centers
+    return gpd.GeoDataFrame(
+        {
+            "center_id": centers["id"].to_numpy(),
+            "level": res.level,
+            "radius_m": res.spec.cutoff_m,
+            "mode": "euclidean",
+        },
+        geometry=centers.geometry.buffer(res.spec.cutoff_m, quad_segs=16).to_numpy(),
+        crs=centers.crs,
+    )
+
+
+def gaps(villages: gpd.GeoDataFrame, results: dict[str, LevelResult]) -> gpd.GeoDataFrame:
+    """One row per village and level it is not covered at (long format)."""
+    parts = []
+    keep = [
+        c
+        for c in ("id", "name", "population", "households", "township_id")
+        if c in villages.columns
+    ]
+    for level, res in results.items():
+        miss = ~res.covered
+        if not miss.any():
+            continue
+        part = villages.loc[miss, [*keep, villages.geometry.name]].copy()
+        part["level"] = level
+        part["nearest_center_id"] = res.center_ids.to_numpy()[miss]
+        part["dist_m"] = np.round(res.nearest.dist_m[miss], 1)
+        part["radius_m"] = res.spec.cutoff_m
+        parts.append(part)
+    if not parts:
+        return gpd.GeoDataFrame(
+            {"level": pd.Series(dtype="string")},
+            geometry=gpd.GeoSeries([], crs=villages.crs),
+            crs=villages.crs,
+        )
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=villages.crs)
+
+
+def county_of(villages: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) -> pd.Series:
+    """County code per village: through its township, else the first 6 code digits."""
+    county = pd.Series(pd.NA, index=villages.index, dtype="string")
+    if (
+        townships is not None
+        and "county_id" in townships.columns
+        and "township_id" in villages.columns
+    ):
+        lookup = townships.set_index("id")["county_id"]
+        county = villages["township_id"].map(lookup).astype("string")
+    return county.fillna(villages["id"].astype("string").str.slice(0, 6))
+
+
+def rates(
+    villages: gpd.GeoDataFrame, results: dict[str, LevelResult], by: pd.Series, unit: str
+) -> pd.DataFrame:
+    """Coverage by population and by village count per unit (township or county) and level."""
+    pop = villages["population"].fillna(0).to_numpy(dtype=float)
+    rows = []
+    for level, res in results.items():
+        frame = pd.DataFrame({unit: by.to_numpy(), "pop": pop, "cov": res.covered})
+        frame["cov_pop"] = np.where(frame["cov"], frame["pop"], 0.0)
+        agg = frame.groupby(unit, dropna=False).agg(
+            villages=("pop", "size"),
+            villages_covered=("cov", "sum"),
+            population=("pop", "sum"),
+            population_covered=("cov_pop", "sum"),
+        )
+        agg.insert(0, "level", level)
+        rows.append(agg.reset_index())
+    table = pd.concat(rows, ignore_index=True)
+    table["village_rate"] = table["villages_covered"] / table["villages"].where(
+        table["villages"] > 0
+    )
+    table["population_rate"] = table["population_covered"] / table["population"].where(
+        table["population"] > 0
+    )
+    return table
+
+
+def level_summary(villages: gpd.GeoDataFrame, res: LevelResult) -> dict[str, float | int]:
+    """Headline figures of one level for ``summary.json``."""
+    pop = villages["population"].fillna(0).to_numpy(dtype=float)
+    total = float(pop.sum())
+    covered = float(pop[res.covered].sum())
+    summary: dict[str, float | int] = {
+        "radius_m": res.spec.cutoff_m,
+        "mode": res.spec.mode,
+        "centers": len(res.centers),
+        "population_total": total,
+        "population_covered": covered,
+        "population_rate": covered / total if total else 0.0,
+        "villages_total": len(villages),
+        "villages_covered": int(res.covered.sum()),
+        "villages_uncovered": int((~res.covered).sum()),
+        "village_rate": float(res.covered.mean()) if len(villages) else 0.0,
+    }
+    if res.straight_covered is not None:
+        summary["villages_road_barrier"] = int((res.straight_covered & ~res.covered).sum())
+    finite = res.nearest.dist_m[np.isfinite(res.nearest.dist_m)]
+    if finite.size:
+        summary["dist_m_median"] = float(np.median(finite))
+        summary["dist_m_p90"] = float(np.percentile(finite, 90))
+    return summary

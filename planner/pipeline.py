@@ -1,0 +1,167 @@
+"""``run(scenario) -> Plan``: the one function that wires every step.
+
+Each step is also callable alone on GeoDataFrames (see the modules it calls). Outputs are
+written by :func:`write_outputs`, each file atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from . import __version__
+from .audit import audit_summary, full_coverage_audit
+from .coverage import (
+    LevelResult,
+    annotate_villages,
+    catchments,
+    centers_serving,
+    circle_service_areas,
+    county_of,
+    gaps,
+    level_coverage,
+    level_summary,
+    rates,
+)
+from .layers import LayerSet, load_layers
+from .progress import log
+from .scenario import Scenario
+
+
+@dataclass
+class Plan:
+    """Everything a run produced; outputs are written from it."""
+
+    scenario: Scenario
+    layers: LayerSet
+    levels: dict[str, LevelResult]
+    villages: gpd.GeoDataFrame
+    centers: gpd.GeoDataFrame
+    service_areas: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    audit: gpd.GeoDataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        log(f"{name} …")
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def compute_levels(scenario: Scenario, layers: LayerSet) -> dict[str, LevelResult]:
+    """Coverage of every configured level."""
+    villages = layers["villages"]
+    centers = layers.get("centers")
+    results = {}
+    for level in scenario.ordered_levels():
+        serving = centers_serving(centers, scenario.also_levels(level))
+        results[level] = level_coverage(villages, serving, level, scenario.levels[level])
+    return results
+
+
+def _centers_with_catchments(layers: LayerSet, results: dict[str, LevelResult]) -> gpd.GeoDataFrame:
+    centers = layers.get("centers")
+    if centers is None:
+        return gpd.GeoDataFrame({"id": []}, geometry=[], crs=layers.crs)
+    out = centers.drop(columns="_row", errors="ignore").copy()
+    for level, res in results.items():
+        table = catchments(layers["villages"], res).set_index("id")
+        own = out["level"] == level
+        for column in ("catchment_villages", "catchment_population", "covered_population"):
+            out.loc[own, column] = out.loc[own, "id"].map(table[column]).to_numpy()
+    return out
+
+
+def _summary(
+    plan_levels: dict[str, LevelResult],
+    villages: gpd.GeoDataFrame,
+    scenario: Scenario,
+    audit: gpd.GeoDataFrame,
+) -> dict[str, Any]:
+    return {
+        "scenario": scenario.scenario.name,
+        "planner_version": __version__,
+        "crs": None,
+        "levels": {lvl: level_summary(villages, res) for lvl, res in plan_levels.items()},
+        "audit": audit_summary(audit),
+    }
+
+
+def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) -> Plan:
+    """Run every step of the scenario and (by default) write the outputs.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (:func:`planner.scenario.load_scenario`).
+    out_dir
+        Overrides the scenario's output folder.
+    write
+        Write the output files.
+    """
+    timer = _Timer()
+    with timer.step("read layers"):
+        layers = load_layers(scenario)
+    for problem in layers.warnings:
+        log(str(problem), level="warning")
+    with timer.step("coverage"):
+        results = compute_levels(scenario, layers)
+        villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
+    with timer.step("audit"):
+        audit = full_coverage_audit(layers.frames)
+    townships = layers.get("townships")
+    tables = {
+        "coverage_by_township": rates(
+            villages,
+            results,
+            villages["township_id"]
+            if "township_id" in villages.columns
+            else villages["id"].str.slice(0, 9),
+            "township_id",
+        ),
+        "coverage_by_county": rates(villages, results, county_of(villages, townships), "county_id"),
+    }
+    summary = _summary(results, villages, scenario, audit)
+    summary["crs"] = layers.crs.to_string()
+    plan = Plan(
+        scenario=scenario,
+        layers=layers,
+        levels=results,
+        villages=villages,
+        centers=_centers_with_catchments(layers, results),
+        service_areas=_service_areas(results, layers.crs),
+        gaps=gaps(villages, results),
+        audit=audit,
+        tables=tables,
+        summary=summary,
+    )
+    if write:
+        from .outputs import write_outputs
+
+        with timer.step("write outputs"):
+            write_outputs(plan, out_dir or scenario.out_dir, timings=timer.seconds)
+    plan.timings = timer.seconds
+    return plan
+
+
+def _service_areas(results: dict[str, LevelResult], crs: Any) -> gpd.GeoDataFrame:
+    parts = [circle_service_areas(res) for res in results.values() if len(res.centers)]
+    if not parts:
+        return gpd.GeoDataFrame({"center_id": [], "level": []}, geometry=[], crs=crs)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)

@@ -1,0 +1,100 @@
+"""The planner command as a user runs it: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from conftest import tiny_frames
+
+
+def planner(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "planner.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+def test_run_writes_the_contract_outputs(tiny_region):
+    result = planner("run", str(tiny_region))
+    assert result.returncode == 0, result.stderr
+    out = tiny_region.parent / "out"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    villages = gpd.read_file(out / "coverage.gpkg", layer="villages")
+    for level in ("county", "township", "village"):
+        s = summary["levels"][level]
+        covered = villages[f"{level}_covered"].astype(bool)
+        assert s["population_covered"] == pytest.approx(villages.loc[covered, "population"].sum())
+        assert s["villages_uncovered"] == int((~covered).sum())
+        assert {f"{level}_center_id", f"{level}_dist_m"} <= set(villages.columns)
+    assert villages["name"].tolist() == tiny_frames()["villages"]["name"].tolist()
+    assert set(summary["timings"]) >= {"read layers", "coverage"}
+
+
+def test_validate_ok(tiny_region):
+    result = planner("validate", str(tiny_region))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_input_exits_2_without_traceback(tmp_path, command):
+    frames = tiny_frames()
+    frames["centers"].loc[2, "level"] = "省级"
+    for kind, frame in frames.items():
+        frame.to_file(tmp_path / f"{kind}.gpkg")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[scenario]\nout_dir = "out"\n[layers.villages]\npath = "villages.gpkg"'
+        '\n[layers.centers]\npath = "centers.gpkg"\n[levels.village]\n'
+        "radius_m = 500\n",
+        encoding="utf-8",
+    )
+    result = planner(command, str(scenario))
+    assert result.returncode == 2
+    assert "unknown level '省级'" in result.stderr and "centers.gpkg" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_run_keeps_previous_outputs(tiny_region):
+    assert planner("run", str(tiny_region)).returncode == 0
+    summary = tiny_region.parent / "out" / "summary.json"
+    before = summary.read_bytes()
+    (tiny_region.parent / "villages.gpkg").write_bytes(b"broken")
+    result = planner("run", str(tiny_region))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert summary.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[scenario\n", "not valid TOML"),
+        (
+            '[layers.villages]\npath = "v.gpkg"\n[levels.township]\nradius_m = "5km"\n',
+            'levels.township.radius_m: expected a number, got "5km"',
+        ),
+    ],
+)
+def test_bad_scenario(tmp_path, text, message):
+    path = tmp_path / "s.toml"
+    path.write_text(text, encoding="utf-8")
+    result = planner("validate", str(path))
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_scenario_file(tmp_path):
+    result = planner("run", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2 and "scenario file not found" in result.stderr
