@@ -190,6 +190,15 @@ class Outputs(_Strict):
     tianditu_key: str = ""
 
 
+class NetworkSettings(_Strict):
+    """``[network]``: how road lines become a routable network."""
+
+    tolerance_m: Annotated[float, Field(ge=0)] = 1.0
+    max_access_m: Positive = 500.0
+    min_component_nodes: Annotated[int, Field(ge=1)] = 10
+    speeds: dict[Travel, dict[str, Positive]] = Field(default_factory=dict)
+
+
 class Standards(_Strict):
     """``[standards]``: the construction standard centers are checked against."""
 
@@ -211,7 +220,18 @@ class Scenario(_Strict):
     grids: GridSettings = GridSettings()
     outputs: Outputs = Outputs()
     standards: Standards = Standards()
+    network: NetworkSettings = NetworkSettings()
     base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _roads_for_network_levels(self) -> Scenario:
+        needing = [lvl for lvl, spec in self.levels.items() if spec.mode == "network"]
+        if needing and "roads" not in self.layers:
+            raise ValueError(
+                f'levels {", ".join(needing)} use mode = "network" but the scenario has no '
+                "[layers.roads]"
+            )
+        return self
 
     @field_validator("layers")
     @classmethod

@@ -64,8 +64,12 @@ def test_paths_are_relative_to_the_scenario_file(tmp_path):
 
 
 def test_defaults():
-    scenario = parse(
-        {"levels": {"township": {"minutes": 15, "mode": "network", "travel": "drive"}}}
+    scenario = parse_scenario(
+        {
+            "layers": {"villages": {"path": "v.gpkg"}, "roads": {"path": "r.gpkg"}},
+            "levels": {"township": {"minutes": 15, "mode": "network", "travel": "drive"}},
+        },
+        base_dir=Path("."),
     )
     spec = scenario.levels["township"]
     assert spec.uses_time and spec.cutoff_m == pytest.approx(15 / 60 * 40_000)
@@ -103,3 +107,8 @@ def test_column_mapping_is_kept():
     )
     assert scenario.layers["villages"].columns == {"population": "人口"}
     assert scenario.layers["villages"].coords == "gcj02"
+
+
+def test_network_levels_need_roads():
+    with pytest.raises(PlannerError, match=r"township use mode = \"network\".*layers\.roads"):
+        parse({"levels": {"township": {"radius_m": 5000, "mode": "network"}}})
