@@ -141,6 +141,26 @@ def synth(
     console.print(f"wrote {out}; run it with: planner run {path}")
 
 
+@app.command()
+@user_errors
+def inspect(
+    scenario: ScenarioArg,
+    sample: Annotated[int, typer.Option("--sample", min=1, help="Centers to visit.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same round).")] = 0,
+    out: OutOption = None,
+) -> None:
+    """Plan an unannounced inspection round: a stratified sample of centers, weighted
+    toward non-compliant or unknown ones, in a short visiting order."""
+    from .pipeline import plan_inspection
+    from .scenario import load_scenario
+
+    stops, route = plan_inspection(load_scenario(scenario), sample=sample, seed=seed, out_dir=out)
+    length = float(route["length_m"].iloc[0]) / 1000 if len(route) else 0.0
+    console.print(
+        f"{len(stops)} stops, {length:,.1f} km: " + " → ".join(stops["id"].astype(str).tolist())
+    )
+
+
 def main() -> None:
     """Entry point of the ``planner`` console script."""
     app()

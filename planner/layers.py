@@ -524,22 +524,30 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
     return problems
 
 
-def _fill_townships(frames: dict[str, gpd.GeoDataFrame]) -> None:
-    """Give villages a township_id from the polygon they lie in when none is stated."""
-    villages, townships = frames.get("villages"), frames.get("townships")
-    if villages is None or townships is None:
+def _fill_units(frames: dict[str, gpd.GeoDataFrame]) -> None:
+    """Give villages and centers the ``township_id`` of the polygon they lie in, and the
+    ``county_id`` of that township, where the input does not state them."""
+    townships = frames.get("townships")
+    if townships is None:
         return
-    joined = gpd.sjoin(
-        villages[[villages.geometry.name]],
-        townships[["id", "geometry"]],
-        how="left",
-        predicate="within",
-    )
-    found = joined.loc[~joined.index.duplicated(), "id"].astype("string")
-    if "township_id" not in villages.columns:
-        villages["township_id"] = found
-    else:
-        villages["township_id"] = villages["township_id"].fillna(found)
+    county = townships.set_index("id")["county_id"] if "county_id" in townships else None
+    for kind in ("villages", "centers"):
+        frame = frames.get(kind)
+        if frame is None:
+            continue
+        joined = gpd.sjoin(
+            frame[[frame.geometry.name]],
+            townships[["id", "geometry"]],
+            how="left",
+            predicate="within",
+        )
+        found = joined.loc[~joined.index.duplicated(), "id"].astype("string")
+        stated = frame["township_id"] if "township_id" in frame else None
+        frame["township_id"] = found if stated is None else stated.fillna(found)
+        if county is not None:
+            derived = frame["township_id"].map(county).astype("string")
+            stated = frame["county_id"] if "county_id" in frame else None
+            frame["county_id"] = derived if stated is None else stated.fillna(derived)
 
 
 def _derive_counties(frames: dict[str, gpd.GeoDataFrame]) -> None:
@@ -617,7 +625,7 @@ def collect_layers(scenario: Scenario, *, kinds: tuple[str, ...] | None = None) 
     frames = {k: f.to_crs(working) for k, f in frames.items()}
     _split_village_polygons(frames, problems, sources)
     problems += _cross_checks(frames, sources)
-    _fill_townships(frames)
+    _fill_units(frames)
     _derive_counties(frames)
     return LayerSet(working, frames, sources, problems)
 

@@ -102,19 +102,48 @@ def _centers_with_catchments(layers: LayerSet, results: dict[str, LevelResult]) 
     return out
 
 
-def _summary(
-    plan_levels: dict[str, LevelResult],
-    villages: gpd.GeoDataFrame,
-    scenario: Scenario,
-    audit: gpd.GeoDataFrame,
-) -> dict[str, Any]:
+def _coverage_tables(
+    villages: gpd.GeoDataFrame, results: dict[str, LevelResult], layers: LayerSet
+) -> dict[str, pd.DataFrame]:
+    township = (
+        villages["township_id"]
+        if "township_id" in villages.columns
+        else villages["id"].str.slice(0, 9)
+    )
+    county = county_of(villages, layers.get("townships"))
     return {
-        "scenario": scenario.scenario.name,
-        "planner_version": __version__,
-        "crs": None,
-        "levels": {lvl: level_summary(villages, res) for lvl, res in plan_levels.items()},
-        "audit": audit_summary(audit),
+        "coverage_by_township": rates(villages, results, township, "township_id"),
+        "coverage_by_county": rates(villages, results, county, "county_id"),
     }
+
+
+def _summary(plan: Plan) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "scenario": plan.scenario.scenario.name,
+        "planner_version": __version__,
+        "crs": plan.layers.crs.to_string(),
+        "levels": {lvl: level_summary(plan.villages, res) for lvl, res in plan.levels.items()},
+        "audit": audit_summary(plan.audit),
+    }
+    if plan.compliance is not None:
+        from .standards import summarize_compliance
+
+        plan.tables["compliance_by_township"] = summarize_compliance(plan.compliance, plan.centers)
+        summary["compliance"] = _compliance_counts(plan.centers)
+    return summary
+
+
+def check_compliance(
+    scenario: Scenario, centers: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame | None]:
+    """Check centers against the scenario's standards profile (when one is chosen)."""
+    choice = scenario.standards.file or scenario.standards.profile
+    if choice is None or centers.empty:
+        return centers, None
+    from .standards import check_centers, load_profile
+
+    profile = load_profile(choice, base_dir=scenario.base_dir)
+    return check_centers(centers, profile, lang=scenario.outputs.lang)
 
 
 def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) -> Plan:
@@ -139,32 +168,22 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
-    townships = layers.get("townships")
-    tables = {
-        "coverage_by_township": rates(
-            villages,
-            results,
-            villages["township_id"]
-            if "township_id" in villages.columns
-            else villages["id"].str.slice(0, 9),
-            "township_id",
-        ),
-        "coverage_by_county": rates(villages, results, county_of(villages, townships), "county_id"),
-    }
-    summary = _summary(results, villages, scenario, audit)
-    summary["crs"] = layers.crs.to_string()
+    with timer.step("standards"):
+        centers = _centers_with_catchments(layers, results)
+        centers, compliance = check_compliance(scenario, centers)
     plan = Plan(
         scenario=scenario,
         layers=layers,
         levels=results,
         villages=villages,
-        centers=_centers_with_catchments(layers, results),
+        centers=centers,
+        compliance=compliance,
         service_areas=_service_areas(results, layers.crs),
         gaps=gaps(villages, results),
         audit=audit,
-        tables=tables,
-        summary=summary,
+        tables=_coverage_tables(villages, results, layers),
     )
+    plan.summary = _summary(plan)
     if write:
         from .outputs import write_outputs
 
@@ -174,8 +193,43 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
     return plan
 
 
+def _compliance_counts(centers: gpd.GeoDataFrame) -> dict[str, int]:
+    verdict = centers["compliant"]
+    return {
+        "centers": len(centers),
+        "compliant": int((verdict == True).sum()),  # noqa: E712
+        "non_compliant": int((verdict == False).sum()),  # noqa: E712
+        "unknown": int(verdict.isna().sum()),
+    }
+
+
 def _service_areas(results: dict[str, LevelResult], crs: Any) -> gpd.GeoDataFrame:
     parts = [circle_service_areas(res) for res in results.values() if len(res.centers)]
     if not parts:
         return gpd.GeoDataFrame({"center_id": [], "level": []}, geometry=[], crs=crs)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
+
+
+def plan_inspection(
+    scenario: Scenario, *, sample: int, seed: int, out_dir: Path | None = None
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Sample centers for an unannounced inspection round and route them.
+
+    Centers are checked against the scenario's standard first so that non-compliant and
+    unknown centers are drawn more often. Writes ``inspection.gpkg`` (layers ``stops``,
+    ``route``), ``inspection.xlsx`` and ``inspection.csv`` into the output folder.
+    """
+    from .export import write_csv, write_gpkg, write_xlsx
+    from .inspection import inspection_round, inspection_table
+
+    layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
+    centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
+    stops, route = inspection_round(centers, sample, seed=seed)
+    folder = out_dir or scenario.out_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    crs = scenario.outputs.crs
+    write_gpkg(folder / "inspection.gpkg", {"stops": stops, "route": route}, crs=crs)
+    table = inspection_table(stops, lang=scenario.outputs.lang)
+    write_xlsx(folder / "inspection.xlsx", {"inspection": table})
+    write_csv(folder / "inspection.csv", table)
+    return stops, route

@@ -98,3 +98,31 @@ def test_bad_scenario(tmp_path, text, message):
 def test_missing_scenario_file(tmp_path):
     result = planner("run", str(tmp_path / "nope.toml"))
     assert result.returncode == 2 and "scenario file not found" in result.stderr
+
+
+def test_inspect_round_is_a_closed_tour_of_the_sample(tiny_region):
+    result = planner("inspect", str(tiny_region), "--sample", "3", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    stops = gpd.read_file(tiny_region.parent / "out" / "inspection.gpkg", layer="stops")
+    route = gpd.read_file(tiny_region.parent / "out" / "inspection.gpkg", layer="route")
+    assert len(stops) == 3 and stops["id"].is_unique
+    metric = stops.to_crs("EPSG:4550")
+    xy = list(zip(metric.geometry.x, metric.geometry.y, strict=True))
+    legs = [
+        ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+        for (x0, y0), (x1, y1) in zip(xy, xy[1:] + xy[:1], strict=True)
+    ]
+    assert float(route["length_m"].iloc[0]) == pytest.approx(sum(legs), rel=1e-3)
+    again = planner("inspect", str(tiny_region), "--sample", "3", "--seed", "7")
+    assert again.stdout + again.stderr == result.stdout + result.stderr
+
+
+def test_run_checks_standards_when_a_profile_is_chosen(tiny_region):
+    text = tiny_region.read_text(encoding="utf-8") + '\n[standards]\nprofile = "yantai"\n'
+    tiny_region.write_text(text, encoding="utf-8")
+    assert planner("run", str(tiny_region)).returncode == 0
+    centers = gpd.read_file(tiny_region.parent / "out" / "coverage.gpkg", layer="centers")
+    by_id = centers.set_index("id")
+    # the township center has 900 m² < Yantai's 1,000 m² for townships: a definite failure
+    assert by_id.loc["T1", "compliant"] == 0
+    assert "1000" in by_id.loc["T1", "compliance_issues"].replace(",", "")
