@@ -161,6 +161,23 @@ def inspect(
     )
 
 
+@app.command()
+@user_errors
+def compare(
+    scenario_a: Annotated[Path, typer.Argument(help="First scenario TOML.")],
+    scenario_b: Annotated[Path, typer.Argument(help="Second scenario TOML.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("outputs/compare"),
+    lang: Annotated[str | None, typer.Option(help="zh or en (default: scenario A's).")] = None,
+) -> None:
+    """Compare two scenarios side by side: coverage per level, proposals, new sites."""
+    from .compare import write_compare
+
+    if lang not in (None, "zh", "en"):
+        raise PlannerError(f"--lang must be zh or en, got {lang!r}")
+    written = write_compare(scenario_a, scenario_b, out, lang=lang)
+    console.print("wrote " + ", ".join(str(p) for p in written.values()))
+
+
 def main() -> None:
     """Entry point of the ``planner`` console script."""
     app()

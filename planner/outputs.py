@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import pandas as pd
 
 from .export import write_csv, write_gpkg, write_json, write_xlsx
 from .progress import log
@@ -31,26 +30,30 @@ def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def summary_tables(plan: Plan) -> dict[str, pd.DataFrame]:
-    """Tables for ``summary.xlsx`` and the CSV files, in sheet order."""
-    uncovered = pd.DataFrame(plan.gaps.drop(columns=plan.gaps.geometry.name))
-    audit = pd.DataFrame(plan.audit.drop(columns=plan.audit.geometry.name))
-    return {**plan.tables, "uncovered_villages": uncovered, "audit": audit}
-
-
 def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
-    """Write ``coverage.gpkg``, ``summary.json``, ``summary.xlsx`` and CSV tables.
+    """Write every output file of a plan.
 
-    Returns the written paths by name.
+    ``coverage.gpkg`` (layers per :func:`coverage_layers`), ``summary.xlsx`` (sheets and
+    headers in the scenario's language), one CSV per table (English headers, for
+    machines), PNG plots, ``report.html`` and ``summary.json``. Returns paths by name.
     """
+    from .report import canonical_sheets, labels, localize, write_plots, write_report
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    lang = plan.scenario.outputs.lang
     crs: Any = plan.scenario.outputs.crs
     written = {"coverage": write_gpkg(out_dir / "coverage.gpkg", coverage_layers(plan), crs=crs)}
-    tables = summary_tables(plan)
-    written["xlsx"] = write_xlsx(out_dir / "summary.xlsx", tables)
+    tables = canonical_sheets(plan)
+    titles = labels(lang)["sheets"]
+    written["xlsx"] = write_xlsx(
+        out_dir / "summary.xlsx",
+        {titles.get(name, name): localize(table, lang) for name, table in tables.items()},
+    )
     for name, table in tables.items():
         written[name] = write_csv(out_dir / f"{name}.csv", table)
-    summary = {**plan.summary, "timings": timings}
-    written["summary"] = write_json(out_dir / "summary.json", summary)
+    plots = write_plots(plan, out_dir)
+    written |= plots
+    written["report"] = write_report(plan, out_dir, plots=plots)
+    written["summary"] = write_json(out_dir / "summary.json", {**plan.summary, "timings": timings})
     log(f"wrote {len(written)} files to {out_dir}")
     return written
