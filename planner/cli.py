@@ -143,6 +143,25 @@ def synth(
 
 @app.command()
 @user_errors
+def grids(scenario: ScenarioArg, out: OutOption = None) -> None:
+    """Generate governance grids for every village (or check the scenario's grid layer)
+    and export them in the scenario's formats."""
+    from .pipeline import grids_only
+    from .scenario import load_scenario
+
+    step = grids_only(load_scenario(scenario), out_dir=out)
+    stats = step.stats
+    if step.issues is not None:
+        console.print(f"checked {stats['grids']:,} grids: {stats['issues']:,} issue(s)")
+    elif step.grids is not None:
+        console.print(
+            f"{len(step.grids):,} grids; households per grid max/min "
+            f"{stats.get('balance_ratio_max', float('nan')):.2f}"
+        )
+
+
+@app.command()
+@user_errors
 def inspect(
     scenario: ScenarioArg,
     sample: Annotated[int, typer.Option("--sample", min=1, help="Centers to visit.")] = 10,

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-from .export import write_csv, write_gpkg, write_json, write_xlsx
+from .export import FORMATS, write_csv, write_gpkg, write_json, write_vector, write_xlsx
 from .progress import log
 
 if TYPE_CHECKING:
     from .pipeline import Plan
+    from .scenario import Outputs
 
 
 def _for_output(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -20,14 +21,36 @@ def _for_output(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
-    """The layers of ``coverage.gpkg``."""
-    return {
+    """The layers of ``coverage.gpkg`` (``grid_issues`` when a user grid layer was checked)."""
+    layers = {
         "villages": _for_output(plan.villages),
         "centers": _for_output(plan.centers),
         "gaps": plan.gaps,
         "service_areas": plan.service_areas,
         "audit": plan.audit,
     }
+    if plan.grid_issues is not None:
+        layers["grid_issues"] = plan.grid_issues
+    return layers
+
+
+def write_grids(
+    grids: gpd.GeoDataFrame | None, out_dir: Path, *, outputs: Outputs
+) -> dict[str, Path]:
+    """``grids.<ext>`` in every format ``outputs`` asks for (its CRS and encoding)."""
+    if grids is None or grids.empty:
+        return {}
+    written = {}
+    for fmt in outputs.formats:
+        paths = write_vector(
+            _for_output(grids),
+            out_dir / f"grids{FORMATS[fmt].suffix}",
+            fmt=fmt,
+            crs=outputs.crs,
+            encoding=outputs.shp_encoding,
+        )
+        written[f"grids_{fmt}"] = paths[0]
+    return written
 
 
 def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
@@ -43,6 +66,7 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     lang = plan.scenario.outputs.lang
     crs: Any = plan.scenario.outputs.crs
     written = {"coverage": write_gpkg(out_dir / "coverage.gpkg", coverage_layers(plan), crs=crs)}
+    written |= write_grids(plan.grids, out_dir, outputs=plan.scenario.outputs)
     tables = canonical_sheets(plan)
     titles = labels(lang)["sheets"]
     written["xlsx"] = write_xlsx(

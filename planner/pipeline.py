@@ -146,6 +146,63 @@ def check_compliance(
     return check_centers(centers, profile, lang=scenario.outputs.lang)
 
 
+@dataclass
+class GridStep:
+    """Grids of a run: generated (or the user's, checked) with their tables."""
+
+    grids: gpd.GeoDataFrame | None
+    issues: gpd.GeoDataFrame | None
+    by_village: pd.DataFrame | None
+    stats: dict[str, Any]
+
+
+def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
+    """Check the user's grid layer when one is given, else generate grids.
+
+    Village polygons come from ``village_areas``; without them they are derived from the
+    village points and township polygons (and a warning says so).
+    """
+    from .grids import check_grids, derive_village_areas, generate_grids
+
+    settings = scenario.grids
+    areas = layers.get("village_areas")
+    if not settings.enabled:
+        return GridStep(None, None, None, {})
+    if areas is None and layers.get("townships") is None:
+        log(
+            "grids skipped: need village_areas or townships to draw grid boundaries",
+            level="warning",
+        )
+        return GridStep(None, None, None, {"skipped": "no village areas or townships"})
+    user = layers.get("grids")
+    if user is not None:
+        if areas is None:
+            areas = derive_village_areas(layers["villages"], layers["townships"])
+        issues = check_grids(user.drop(columns="_row"), areas)
+        return GridStep(
+            user.drop(columns="_row"),
+            issues,
+            None,
+            {"source": "user", "grids": len(user), "issues": len(issues)},
+        )
+    result = generate_grids(
+        areas.drop(columns="_row") if areas is not None else None,
+        layers["villages"].drop(columns="_row"),
+        townships=layers.get("townships"),
+        households_per_grid=settings.households_per_grid,
+        population_per_grid=settings.population_per_grid,
+        rural_households_per_grid=settings.rural_households_per_grid,
+        urban_households_per_grid=settings.urban_households_per_grid,
+        rural_workers_per_grid=settings.workers_per_grid_rural,
+        urban_workers_per_grid=settings.workers_per_grid_urban,
+        lang=scenario.outputs.lang,
+    )
+    for note in result.warnings:
+        log(f"grids: {note}", level="warning")
+    stats = {"source": "generated", "derived_village_areas": result.derived_areas, **result.stats}
+    return GridStep(result.grids, None, result.villages, stats)
+
+
 def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) -> Plan:
     """Run every step of the scenario and (by default) write the outputs.
 
@@ -171,8 +228,12 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
     with timer.step("standards"):
         centers = _centers_with_catchments(layers, results)
         centers, compliance = check_compliance(scenario, centers)
+    with timer.step("grids"):
+        grid_step = make_grids(scenario, layers)
     plan = Plan(
         scenario=scenario,
+        grids=grid_step.grids,
+        grid_issues=grid_step.issues,
         layers=layers,
         levels=results,
         villages=villages,
@@ -183,7 +244,10 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         audit=audit,
         tables=_coverage_tables(villages, results, layers),
     )
+    if grid_step.by_village is not None:
+        plan.tables["grids_by_village"] = grid_step.by_village
     plan.summary = _summary(plan)
+    plan.summary["grids"] = grid_step.stats
     if write:
         from .outputs import write_outputs
 
@@ -233,3 +297,24 @@ def plan_inspection(
     write_xlsx(folder / "inspection.xlsx", {"inspection": table})
     write_csv(folder / "inspection.csv", table)
     return stops, route
+
+
+def grids_only(scenario: Scenario, *, out_dir: Path | None = None) -> GridStep:
+    """Generate (or check) grids without the rest of the plan and write their files:
+    ``grids.<ext>`` per requested format, ``grids_by_village.csv`` and, for a user grid
+    layer, ``grid_issues.gpkg``."""
+    from .export import write_csv, write_gpkg
+    from .outputs import write_grids
+
+    layers = load_layers(scenario, kinds=("villages", "village_areas", "townships", "grids"))
+    step = make_grids(scenario, layers)
+    folder = out_dir or scenario.out_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    write_grids(step.grids, folder, outputs=scenario.outputs)
+    if step.by_village is not None:
+        write_csv(folder / "grids_by_village.csv", step.by_village)
+    if step.issues is not None:
+        write_gpkg(
+            folder / "grid_issues.gpkg", {"grid_issues": step.issues}, crs=scenario.outputs.crs
+        )
+    return step

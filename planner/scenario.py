@@ -170,8 +170,10 @@ class GridSettings(_Strict):
     enabled: bool = True
     households_per_grid: Positive | None = None
     population_per_grid: Positive | None = None
-    workers_per_grid_rural: Positive = 1.65
-    workers_per_grid_urban: Positive = 2.2
+    rural_households_per_grid: Positive = 30.0
+    urban_households_per_grid: Positive = 250.0
+    workers_per_grid_rural: Positive = 30_241 / 18_332
+    workers_per_grid_urban: Positive = 5_044 / 2_292
 
     @model_validator(mode="after")
     def _one_target(self) -> GridSettings:
@@ -185,6 +187,7 @@ class Outputs(_Strict):
 
     formats: tuple[OutputFormat, ...] = ("gpkg",)
     crs: str | int = "EPSG:4490"
+    shp_encoding: Literal["utf-8", "gbk"] = "utf-8"
     lang: Literal["zh", "en"] = "zh"
     tiles: Literal["none", "osm", "tianditu"] = "none"
     tianditu_key: str = ""
