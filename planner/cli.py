@@ -132,12 +132,42 @@ def synth(
     townships: Annotated[int, typer.Option(min=1, help="Number of townships.")] = 40,
     counties: Annotated[int | None, typer.Option(min=1, help="Number of counties.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same region).")] = 0,
+    name: Annotated[str, typer.Option(help="Scenario name.")] = "synthetic",
+    road_detail: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Road vertices per km (≈35 gives ~300k edges for a 2,340-village county)."
+        ),
+    ] = 1.0,
+    formats: Annotated[
+        str,
+        typer.Option(
+            help="'gpkg' (every layer a GeoPackage) or 'demo' (villages as a "
+            "GCJ-02 Excel ledger, village areas as a GBK shapefile, …)."
+        ),
+    ] = "gpkg",
+    village_areas: Annotated[
+        bool, typer.Option(help="Also write village polygons (skip for huge regions).")
+    ] = True,
+    outputs_dir: Annotated[
+        str, typer.Option(help="out_dir written into scenario.toml (relative to it).")
+    ] = "outputs",
 ) -> None:
     """Generate a deterministic synthetic region with a ready scenario.toml."""
     from .synth import generate_region, write_region
 
-    region = generate_region(villages=villages, townships=townships, counties=counties, seed=seed)
-    path = write_region(region, out)
+    if formats not in ("gpkg", "demo"):
+        raise PlannerError(f"--formats must be gpkg or demo, got {formats!r}")
+    region = generate_region(
+        villages=villages,
+        townships=townships,
+        counties=counties,
+        seed=seed,
+        name=name,
+        road_detail=road_detail,
+        village_areas=village_areas,
+    )
+    path = write_region(region, out, formats=formats, outputs_dir=outputs_dir)
     console.print(f"wrote {out}; run it with: planner run {path}")
 
 

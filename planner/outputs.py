@@ -60,6 +60,7 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     headers in the scenario's language), one CSV per table (English headers, for
     machines), PNG plots, ``report.html`` and ``summary.json``. Returns paths by name.
     """
+    from .maps import write_map
     from .report import canonical_sheets, labels, localize, write_plots, write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,7 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     plots = write_plots(plan, out_dir)
     written |= plots
     written["report"] = write_report(plan, out_dir, plots=plots)
+    written["map"] = write_map(plan, out_dir / "map.html")
     written["summary"] = write_json(out_dir / "summary.json", {**plan.summary, "timings": timings})
     log(f"wrote {len(written)} files to {out_dir}")
     return written

@@ -32,6 +32,7 @@ from .coverage import (
 )
 from .layers import LayerSet, load_layers
 from .progress import log
+from .routing import RoadSearch, road_network
 from .scenario import Scenario
 
 
@@ -78,28 +79,40 @@ class _Timer:
         self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
-def compute_levels(scenario: Scenario, layers: LayerSet) -> dict[str, LevelResult]:
-    """Coverage of every configured level."""
+def compute_levels(
+    scenario: Scenario, layers: LayerSet, *, roads: RoadSearch | None = None
+) -> dict[str, LevelResult]:
+    """Coverage of every configured level (along ``roads`` for network levels)."""
     villages = layers["villages"]
     centers = layers.get("centers")
     results = {}
     for level in scenario.ordered_levels():
         serving = centers_serving(centers, scenario.also_levels(level))
-        results[level] = level_coverage(villages, serving, level, scenario.levels[level])
+        if serving.empty:
+            log(f"level {level}: no centers of this level", level="warning")
+        results[level] = level_coverage(
+            villages, serving, level, scenario.levels[level], network=roads
+        )
     return results
 
 
 def _centers_with_catchments(layers: LayerSet, results: dict[str, LevelResult]) -> gpd.GeoDataFrame:
+    """Centers with their catchment at the level they serve: their own level when it is
+    configured, else the first level that counts them (a sub-center at township level)."""
     centers = layers.get("centers")
     if centers is None:
         return gpd.GeoDataFrame({"id": []}, geometry=[], crs=layers.crs)
     out = centers.drop(columns="_row", errors="ignore").copy()
-    for level, res in results.items():
-        table = catchments(layers["villages"], res).set_index("id")
-        own = out["level"] == level
-        for column in ("catchment_villages", "catchment_population", "covered_population"):
-            out.loc[own, column] = out.loc[own, "id"].map(table[column]).to_numpy()
-    return out
+    tables = [catchments(layers["villages"], res) for res in results.values()]
+    if not tables:
+        return out
+    table = pd.concat(tables, ignore_index=True).rename(columns={"level": "served_level"})
+    own = (
+        table["served_level"].to_numpy() == table["id"].map(out.set_index("id")["level"]).to_numpy()
+    )
+    table = table.assign(_own=~own).sort_values("_own", kind="stable")
+    table = table.drop_duplicates("id").drop(columns="_own").set_index("id")
+    return out.join(table, on="id")
 
 
 def _coverage_tables(
@@ -220,8 +233,15 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         layers = load_layers(scenario)
     for problem in layers.warnings:
         log(str(problem), level="warning")
+    with timer.step("road network"):
+        net = road_network(scenario, layers)
+        roads = (
+            RoadSearch(net, layers["villages"], scenario.network.max_access_m)
+            if net is not None
+            else None
+        )
     with timer.step("coverage"):
-        results = compute_levels(scenario, layers)
+        results = compute_levels(scenario, layers, roads=roads)
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
@@ -239,7 +259,7 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         villages=villages,
         centers=centers,
         compliance=compliance,
-        service_areas=_service_areas(results, layers.crs),
+        service_areas=_service_areas(results, layers.crs, roads),
         gaps=gaps(villages, results),
         audit=audit,
         tables=_coverage_tables(villages, results, layers),
@@ -267,8 +287,18 @@ def _compliance_counts(centers: gpd.GeoDataFrame) -> dict[str, int]:
     }
 
 
-def _service_areas(results: dict[str, LevelResult], crs: Any) -> gpd.GeoDataFrame:
-    parts = [circle_service_areas(res) for res in results.values() if len(res.centers)]
+def _service_areas(
+    results: dict[str, LevelResult], crs: Any, roads: RoadSearch | None
+) -> gpd.GeoDataFrame:
+    """Circles for straight-line levels, reach polygons for road levels."""
+    parts = []
+    for res in results.values():
+        if not len(res.centers):
+            continue
+        if res.spec.mode == "network" and roads is not None:
+            parts.append(roads.service_areas(res))
+        else:
+            parts.append(circle_service_areas(res))
     if not parts:
         return gpd.GeoDataFrame({"center_id": [], "level": []}, geometry=[], crs=crs)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)

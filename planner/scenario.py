@@ -199,7 +199,7 @@ class NetworkSettings(_Strict):
     tolerance_m: Annotated[float, Field(ge=0)] = 1.0
     max_access_m: Positive = 500.0
     min_component_nodes: Annotated[int, Field(ge=1)] = 10
-    speeds: dict[Travel, dict[str, Positive]] = Field(default_factory=dict)
+    speeds: dict[Travel, dict[str, Annotated[float, Field(ge=0)]]] = Field(default_factory=dict)
 
 
 class Standards(_Strict):

@@ -1,0 +1,111 @@
+"""Road distances for the coverage step: the scenario's roads as a network, villages
+snapped once per travel mode, and one bounded multi-source search per level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+
+from .coverage import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
+from .layers import LayerSet
+from .network import RoadNetwork, Snap, build_network, nearest_facility, service_areas, snap
+from .progress import log
+from .scenario import LevelSpec, Scenario
+
+
+def road_network(scenario: Scenario, layers: LayerSet) -> RoadNetwork | None:
+    """The routable network when a level uses road distances, else ``None``."""
+    if not any(spec.mode == "network" for spec in scenario.levels.values()):
+        return None
+    settings = scenario.network
+    net = build_network(
+        layers["roads"].drop(columns="_row", errors="ignore"),
+        tolerance_m=settings.tolerance_m,
+        min_component_nodes=settings.min_component_nodes,
+        speeds=settings.speeds or None,
+    )
+    report = net.report
+    log(
+        f"road network: {net.n_nodes:,} nodes, {len(net.edges):,} edges"
+        + "".join(
+            f"; {k.replace('_', ' ')} {v:,}"
+            for k, v in report.items()
+            if isinstance(v, int) and v and k.startswith(("dropped", "fragment"))
+        )
+    )
+    return net
+
+
+def _cost_cutoff(spec: LevelSpec) -> tuple[str, float]:
+    """Search weight and cutoff: beyond the radius by :data:`NETWORK_SEARCH_FACTOR` so
+    ``<level>_dist_m`` still says how far a nearby gap is."""
+    if spec.uses_time:
+        return "time", float(spec.minutes) * 60.0 * NETWORK_SEARCH_FACTOR
+    return "length", spec.cutoff_m * NETWORK_SEARCH_FACTOR
+
+
+@dataclass
+class RoadSearch:
+    """Nearest center along roads for every village (a :data:`coverage.NetworkSearch`)."""
+
+    net: RoadNetwork
+    villages: gpd.GeoDataFrame
+    max_access_m: float
+    _snaps: dict[str, Snap] = field(default_factory=dict)
+
+    def village_snap(self, mode: str) -> Snap:
+        """Villages joined to the roads usable in ``mode`` (computed once per mode)."""
+        if mode not in self._snaps:
+            joined = snap(
+                self.net, self.villages.geometry, mode=mode, max_access_m=self.max_access_m
+            )
+            self._warn_far(joined, mode)
+            self._snaps[mode] = joined
+        return self._snaps[mode]
+
+    def _warn_far(self, joined: Snap, mode: str) -> None:
+        far = np.flatnonzero(joined.too_far)
+        if far.size:
+            names = self.villages["name"] if "name" in self.villages else self.villages["id"]
+            listed = ", ".join(f"{names.iat[i]} ({joined.access_m[i]:,.0f} m)" for i in far[:5])
+            more = f" and {far.size - 5} more" if far.size > 5 else ""
+            log(
+                f"{far.size} village(s) lie more than {self.max_access_m:,.0f} m from a road "
+                f"usable by {mode}: {listed}{more}; the access leg is walked",
+                level="warning",
+            )
+
+    def __call__(self, spec: LevelSpec, centers: gpd.GeoSeries) -> Nearest:
+        targets = self.village_snap(spec.travel)
+        sources = snap(self.net, centers, mode=spec.travel)
+        weight, cutoff = _cost_cutoff(spec)
+        found = nearest_facility(
+            self.net, sources, targets, cutoff=cutoff, weight=weight, mode=spec.travel
+        )
+        reached = found.source >= 0
+        return Nearest(
+            index=found.source.astype(np.int64),
+            dist_m=np.where(reached, found.length_m, np.nan),
+            time_s=np.where(reached, found.time_s, np.nan),
+        )
+
+    def service_areas(self, res: LevelResult) -> gpd.GeoDataFrame:
+        """Network reach polygons of a level's centers (from the reached road)."""
+        spec = res.spec
+        sources = snap(self.net, res.centers.geometry, mode=spec.travel)
+        weight = "time" if spec.uses_time else "length"
+        cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+        areas = service_areas(self.net, sources, cutoff=cutoff, weight=weight, mode=spec.travel)
+        return gpd.GeoDataFrame(
+            {
+                "center_id": res.centers["id"].to_numpy(),
+                "level": res.level,
+                "radius_m": spec.cutoff_m,
+                "mode": "network",
+                "road_m": areas["road_m"].to_numpy(),
+            },
+            geometry=areas.geometry.to_numpy(),
+            crs=res.centers.crs,
+        )
