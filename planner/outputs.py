@@ -68,6 +68,9 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     crs: Any = plan.scenario.outputs.crs
     written = {"coverage": write_gpkg(out_dir / "coverage.gpkg", coverage_layers(plan), crs=crs)}
     written |= write_grids(plan.grids, out_dir, outputs=plan.scenario.outputs)
+    written["proposals"] = write_gpkg(
+        out_dir / "proposals.gpkg", {"proposals": plan.proposals}, crs=crs
+    )
     tables = canonical_sheets(plan)
     titles = labels(lang)["sheets"]
     written["xlsx"] = write_xlsx(

@@ -32,6 +32,7 @@ from .coverage import (
 )
 from .layers import LayerSet, load_layers
 from .progress import log
+from .proposals import SitingOutcome, propose, with_proposals
 from .routing import RoadSearch, road_network
 from .scenario import Scenario
 
@@ -80,11 +81,13 @@ class _Timer:
 
 
 def compute_levels(
-    scenario: Scenario, layers: LayerSet, *, roads: RoadSearch | None = None
+    scenario: Scenario,
+    villages: gpd.GeoDataFrame,
+    centers: gpd.GeoDataFrame | None,
+    *,
+    roads: RoadSearch | None = None,
 ) -> dict[str, LevelResult]:
     """Coverage of every configured level (along ``roads`` for network levels)."""
-    villages = layers["villages"]
-    centers = layers.get("centers")
     results = {}
     for level in scenario.ordered_levels():
         serving = centers_serving(centers, scenario.also_levels(level))
@@ -144,6 +147,50 @@ def _summary(plan: Plan) -> dict[str, Any]:
         plan.tables["compliance_by_township"] = summarize_compliance(plan.compliance, plan.centers)
         summary["compliance"] = _compliance_counts(plan.centers)
     return summary
+
+
+def _after(
+    scenario: Scenario, layers: LayerSet, siting: SitingOutcome, roads: RoadSearch | None
+) -> dict[str, Any]:
+    """Coverage per level with every proposal built."""
+    villages = layers["villages"]
+    if siting.proposals.empty:
+        results = compute_levels(scenario, villages, layers.get("centers"), roads=roads)
+    else:
+        built = with_proposals(layers.get("centers"), siting.proposals)
+        results = compute_levels(scenario, villages, built, roads=roads)
+    return {lvl: level_summary(villages, res) for lvl, res in results.items()}
+
+
+def _proposal_list(proposals: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    if proposals.empty:
+        return []
+    keep = ["kind", "rank", "site_id", "name", "new_population_covered",
+            "new_villages_covered"]  # fmt: skip
+    return pd.DataFrame(proposals[keep]).to_dict(orient="records")
+
+
+def _solver_summary(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Certificates per step, and the whole: objectives and bounds add up, the gap and
+    status are the worst of the steps."""
+    if not steps:
+        return {
+            "objective": None,
+            "bound": None,
+            "gap": None,
+            "seconds": 0.0,
+            "status": "not_run",
+            "steps": {},
+        }
+    worst = {"optimal": 0, "heuristic": 1, "time_limit": 2}
+    return {
+        "objective": sum(s["objective"] for s in steps.values()),
+        "bound": sum(s["bound"] for s in steps.values()),
+        "gap": max(s["gap"] for s in steps.values()),
+        "seconds": round(sum(s["seconds"] for s in steps.values()), 3),
+        "status": max((s["status"] for s in steps.values()), key=lambda x: worst.get(x, 3)),
+        "steps": steps,
+    }
 
 
 def check_compliance(
@@ -241,7 +288,7 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
             else None
         )
     with timer.step("coverage"):
-        results = compute_levels(scenario, layers, roads=roads)
+        results = compute_levels(scenario, layers["villages"], layers.get("centers"), roads=roads)
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
@@ -250,10 +297,16 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         centers, compliance = check_compliance(scenario, centers)
     with timer.step("grids"):
         grid_step = make_grids(scenario, layers)
+    with timer.step("siting"):
+        siting = propose(scenario, layers, roads=roads, grids=grid_step.grids)
+        after = _after(scenario, layers, siting, roads)
     plan = Plan(
         scenario=scenario,
         grids=grid_step.grids,
         grid_issues=grid_step.issues,
+        proposals=siting.proposals,
+        budget_curve=siting.budget_curve,
+        after=after,
         layers=layers,
         levels=results,
         villages=villages,
@@ -268,6 +321,9 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         plan.tables["grids_by_village"] = grid_step.by_village
     plan.summary = _summary(plan)
     plan.summary["grids"] = grid_step.stats
+    plan.summary["after"] = {"levels": after}
+    plan.summary["proposals"] = _proposal_list(siting.proposals)
+    plan.summary["solver"] = _solver_summary(siting.solver)
     if write:
         from .outputs import write_outputs
 

@@ -139,7 +139,6 @@ class StationSiting(_Strict):
     radius_m: Positive | None = None
     candidates: Literal["villages", "candidates", "grids"] = "villages"
     capacity: Positive | None = None
-    min_per_township: Annotated[int, Field(ge=0)] = 0
     curve_max: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")

@@ -1,0 +1,116 @@
+"""Input checks and conversions for :mod:`planner.siting` (cost, cover, weights, sites)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import PlannerError
+
+METHODS = ("auto", "mip", "heuristic")
+
+
+def check_options(method: str, time_limit: float, mip_gap: float) -> None:
+    """Validate the solver options shared by the models."""
+    if method not in METHODS:
+        raise PlannerError(f"method must be one of {METHODS}, got {method!r}")
+    if not time_limit > 0:
+        raise PlannerError(f"time_limit must be positive seconds, got {time_limit!r}")
+    if not 0 <= mip_gap < 1:
+        raise PlannerError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+
+
+def check_number(value: float, name: str) -> float:
+    """A non-negative number (``inf`` allowed)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise PlannerError(f"{name} must be a number, got {value!r}") from None
+    if not value >= 0:
+        raise PlannerError(f"{name} must be non-negative, got {value!r}")
+    return value
+
+
+def dense_cost(cost: object) -> np.ndarray:
+    """A 2-D float array with no negative entries (``nan``/``inf`` = unreachable)."""
+    try:
+        dense = np.asarray(cost, dtype=float)
+    except (TypeError, ValueError):
+        raise PlannerError(f"cost must be a numeric matrix, got {type(cost).__name__}") from None
+    if dense.ndim != 2:
+        raise PlannerError(f"cost must be 2-D (demand × sites), got shape {dense.shape}")
+    if (dense < 0).any():
+        raise PlannerError("cost has negative entries; costs must be ≥ 0")
+    return dense
+
+
+def sparse_cost(cost: sp.sparray | sp.spmatrix) -> sp.csr_array:
+    """Canonical CSR of the stored costs; stored ``inf`` entries are dropped."""
+    d = sp.csr_array(cost, dtype=float)
+    d.sum_duplicates()
+    if d.ndim != 2:
+        raise PlannerError(f"cost must be 2-D (demand × sites), got shape {d.shape}")
+    if np.isnan(d.data).any() or (d.data < 0).any():
+        raise PlannerError("cost has negative or nan stored entries; costs must be ≥ 0")
+    if np.isinf(d.data).any():
+        rows = np.repeat(np.arange(d.shape[0]), np.diff(d.indptr))
+        finite = np.isfinite(d.data)
+        d = sp.csr_array((d.data[finite], (rows[finite], d.indices[finite])), shape=d.shape)
+    return d
+
+
+def dense_pairs(dense: np.ndarray) -> sp.csr_array:
+    """CSR of the finite entries of a dense cost matrix, zeros kept."""
+    finite = np.isfinite(dense)
+    indptr = np.concatenate(([0], np.cumsum(finite.sum(axis=1))))
+    cols = np.broadcast_to(np.arange(dense.shape[1], dtype=np.int32), dense.shape)
+    return sp.csr_array((dense[finite], cols[finite], indptr), shape=dense.shape)
+
+
+def as_cover(cover: object) -> sp.csr_array:
+    """Coverage matrix as float CSR with ones at the covering pairs, sorted indices."""
+    if sp.issparse(cover):
+        a = sp.csr_array(cover)
+        a.sum_duplicates()
+        a.eliminate_zeros()
+    else:
+        dense = np.asarray(cover)
+        if dense.ndim != 2:
+            raise PlannerError(f"cover must be 2-D (demand × sites), got shape {dense.shape}")
+        a = sp.csr_array(dense.astype(bool))
+    if a.ndim != 2:
+        raise PlannerError(f"cover must be 2-D (demand × sites), got shape {a.shape}")
+    out = sp.csr_array((np.ones(a.nnz), a.indices, a.indptr), shape=a.shape)
+    out.sort_indices()
+    return out
+
+
+def check_weights(weights: object, n: int) -> np.ndarray:
+    """Finite non-negative weights, one per demand."""
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise PlannerError(f"weights must have one value per demand row ({n}), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise PlannerError("weights must be finite and ≥ 0")
+    return w
+
+
+def check_fixed(fixed: object, m: int) -> np.ndarray:
+    """Boolean mask of the given site indices."""
+    idx = np.asarray([] if fixed is None else fixed)
+    if idx.size and (idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer)):
+        raise PlannerError(f"site indices must be a 1-D list of integers, got {idx!r}")
+    if idx.size and (idx.min() < 0 or idx.max() >= m):
+        raise PlannerError(f"site indices must be in 0..{m - 1}, got {sorted(set(idx.tolist()))}")
+    mask = np.zeros(m, dtype=bool)
+    mask[idx.astype(np.int64)] = True
+    return mask
+
+
+def check_count(p: object, m: int, fixed_mask: np.ndarray, name: str = "p") -> None:
+    """``p`` new sites must exist beside the fixed ones."""
+    if not isinstance(p, int | np.integer) or isinstance(p, bool) or p < 0:
+        raise PlannerError(f"{name} must be a non-negative integer, got {p!r}")
+    free = m - int(fixed_mask.sum())
+    if p > free:
+        raise PlannerError(f"{name}={p} new sites requested but only {free} candidate(s) are free")

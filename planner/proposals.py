@@ -1,0 +1,387 @@
+"""Where to build next: sub-centers at merged-township seats, then branch stations.
+
+Both steps are maximal-covering problems solved by :mod:`planner.siting` with the existing
+centers fixed open. Candidate–village pairs within the radius come from one spatial-index
+query (straight line) or bounded road searches (:func:`planner.network.sites_within`);
+no all-pairs matrix is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+
+from .coverage import centers_serving
+from .errors import PlannerError
+from .layers import LayerSet
+from .network import sites_within, snap
+from .progress import log
+from .routing import RoadSearch
+from .scenario import LevelSpec, Scenario
+from .siting import SitingResult, budget_curve, mclp, rank_by_marginal_gain
+
+#: Stations proposed when ``[siting.stations]`` gives neither budget nor target.
+DEFAULT_STATION_BUDGET = 10
+#: A merged-township seat with a sub-center within this distance already has one.
+SEAT_MATCH_M = 500.0
+
+
+@dataclass
+class SitingOutcome:
+    """Proposals of both steps, their solver certificates and the station budget curve."""
+
+    proposals: gpd.GeoDataFrame
+    solver: dict[str, dict[str, Any]] = field(default_factory=dict)
+    budget_curve: pd.DataFrame | None = None
+
+
+def pairs_within(
+    demand: gpd.GeoSeries, sites: gpd.GeoSeries, spec: LevelSpec, *, roads: RoadSearch | None
+) -> sp.csr_matrix:
+    """Sparse demand × site costs for the pairs within the level's radius.
+
+    Straight line: metres from one STRtree ``dwithin`` query. Along roads: metres or
+    seconds (``minutes`` levels) from bounded searches. Stored zeros are real zero costs.
+    """
+    if spec.mode == "network" and roads is not None:
+        weight = "time" if spec.uses_time else "length"
+        cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+        demand_snap = roads.village_snap(spec.travel)
+        site_snap = snap(roads.net, sites, mode=spec.travel)
+        return sites_within(
+            roads.net, demand_snap, site_snap, cutoff=cutoff, weight=weight, mode=spec.travel
+        ).tocsr()
+    radius = spec.cutoff_m
+    d, s = shapely.STRtree(sites.values).query(demand.values, predicate="dwithin", distance=radius)
+    cost = shapely.distance(demand.values[d], sites.values[s])
+    return sp.csr_matrix((cost, (d, s)), shape=(len(demand), len(sites)))
+
+
+def _cover(cost: sp.csr_matrix) -> sp.csr_matrix:
+    """Boolean coverage: every stored pair is within the radius (zero costs included,
+    which ``astype(bool)`` would drop)."""
+    cover = cost.copy()
+    cover.data = np.ones(cover.data.shape, dtype=bool)
+    return cover
+
+
+def _radius(spec: LevelSpec, override: float | None) -> LevelSpec:
+    if override is None:
+        return spec
+    return spec.model_copy(update={"radius_m": override, "minutes": None})
+
+
+def _candidate_points(
+    kind: str, layers: LayerSet, grids: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
+    """Station candidates: villages, the user's candidate layer, or grid centroids."""
+    if kind == "villages":
+        frame = layers["villages"]
+    elif kind == "candidates":
+        frame = layers["candidates"]
+    else:
+        if grids is None or grids.empty:
+            raise PlannerError(
+                'siting.stations.candidates = "grids" needs grids: enable '
+                "[grids] or give a [layers.grids] layer"
+            )
+        frame = grids.set_geometry(grids.geometry.representative_point())
+    keep = [c for c in ("id", "name", "township_id") if c in frame.columns]
+    return gpd.GeoDataFrame(
+        frame[keep].reset_index(drop=True), geometry=frame.geometry.to_numpy(), crs=frame.crs
+    )
+
+
+def _solve(
+    step: str,
+    existing: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    villages: gpd.GeoDataFrame,
+    spec: LevelSpec,
+    p: int | None,
+    *,
+    target: float | None,
+    capacity: float | None,
+    scenario: Scenario,
+    roads: RoadSearch | None,
+) -> tuple[SitingResult, sp.csr_matrix, np.ndarray]:
+    """One maximal-covering solve: existing centers fixed, ``p`` new candidates (or the
+    fewest that reach ``target``)."""
+    sites = pd.concat([existing.geometry, candidates.geometry], ignore_index=True)
+    cost = pairs_within(
+        villages.geometry, gpd.GeoSeries(sites, crs=villages.crs), spec, roads=roads
+    )
+    weights = villages["population"].fillna(0).to_numpy(dtype=float)
+    fixed = np.arange(len(existing))
+    solver = scenario.siting.solver
+    radius = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+    if p is None:
+        p = _fewest_for_target(cost, weights, fixed, target or 1.0, len(candidates))
+    p = min(p, len(candidates))
+    result = mclp(
+        cost,
+        weights,
+        radius,
+        p,
+        fixed=fixed,
+        capacity=capacity,
+        time_limit=solver.time_limit_s,
+        mip_gap=solver.mip_gap,
+    )
+    log(
+        f"{step}: {p} new site(s), objective {result.objective:,.0f}, gap "
+        f"{result.gap:.2%} ({result.status}, {result.seconds:.1f} s)"
+    )
+    return result, cost, weights
+
+
+def _fewest_for_target(
+    cost: sp.csr_matrix, weights: np.ndarray, fixed: np.ndarray, target: float, n_candidates: int
+) -> int:
+    """Smallest budget whose greedy coverage share reaches ``target`` (all candidates when
+    none does); the greedy answer is an upper bound on the fewest sites needed."""
+    curve = budget_curve(_cover(cost), weights, n_candidates, fixed=fixed)
+    reached = curve.index[curve["coverage_share"] >= target - 1e-12]
+    return int(curve.loc[reached[0], "sites"]) if len(reached) else n_candidates
+
+
+def _proposal_rows(
+    kind: str,
+    result: SitingResult,
+    cost: sp.csr_matrix,
+    weights: np.ndarray,
+    n_fixed: int,
+    candidates: gpd.GeoDataFrame,
+    villages: gpd.GeoDataFrame,
+    level: str,
+    lang: str,
+) -> gpd.GeoDataFrame:
+    """The new sites of a solution, ranked by the population each adds in turn."""
+    cover = _cover(cost)
+    fixed = np.arange(n_fixed)
+    order = [
+        (s, g)
+        for s, g in rank_by_marginal_gain(cover, weights, result.selected, fixed=fixed)
+        if s >= n_fixed and g > 0
+    ]
+    covered = np.asarray(cover[:, fixed].sum(axis=1)).ravel() > 0
+    rows = []
+    for rank, (site, gain) in enumerate(order, start=1):
+        newly = (cover[:, site].toarray().ravel()) & ~covered
+        covered |= newly
+        cand = candidates.iloc[site - n_fixed]
+        rows.append(
+            {
+                "kind": kind,
+                "rank": rank,
+                "level": level,
+                "site_id": str(cand.get("id", site - n_fixed)),
+                "name": cand.get("name", ""),
+                "township_id": cand.get("township_id", pd.NA),
+                "new_population_covered": float(gain),
+                "new_villages_covered": int(newly.sum()),
+                "reason": _reason(kind, villages.loc[newly], gain, lang),
+                "geometry": cand.geometry,
+            }
+        )
+    columns = [
+        "kind",
+        "rank",
+        "level",
+        "site_id",
+        "name",
+        "township_id",
+        "new_population_covered",
+        "new_villages_covered",
+        "reason",
+        "geometry",
+    ]
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=columns), geometry="geometry", crs=villages.crs
+    )
+
+
+PROPOSAL_COLUMNS = (
+    "kind",
+    "rank",
+    "level",
+    "site_id",
+    "name",
+    "township_id",
+    "new_population_covered",
+    "new_villages_covered",
+    "reason",
+)
+
+
+def _proposal_rows_empty(crs: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        pd.DataFrame(columns=list(PROPOSAL_COLUMNS)), geometry=gpd.GeoSeries([], crs=crs), crs=crs
+    )
+
+
+def _reason(kind: str, closed: gpd.GeoDataFrame, gain: float, lang: str) -> str:
+    """Which gap a proposal closes, in the scenario's language."""
+    names = closed["name"].astype(str).tolist() if "name" in closed.columns else []
+    shown = names[:3]
+    if lang == "zh":
+        what = "乡镇级服务缺口" if kind == "subcenter" else "村（社区）级服务缺口"
+        listed = "、".join(shown) + ("等" if len(names) > 3 else "")
+        return f"填补{what}，新覆盖{len(names)}个村（社区）：{listed}，新增服务人口{gain:,.0f}人"
+    what = "township-level gap" if kind == "subcenter" else "village-level gap"
+    listed = ", ".join(shown) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"closes a {what}: newly reaches {len(names)} villages/communities ({listed}), "
+        f"{gain:,.0f} more people"
+    )
+
+
+def _certificate(result: SitingResult, p: int) -> dict[str, Any]:
+    return {
+        "objective": result.objective,
+        "bound": result.bound,
+        "gap": result.gap,
+        "seconds": round(result.seconds, 3),
+        "status": result.status,
+        "method": result.method,
+        "new_sites": p,
+    }
+
+
+def _open_seats(layers: LayerSet, existing: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Former seats of merged townships that have no sub-center yet."""
+    seats = layers["merged_townships"]
+    subcenters = existing[existing["level"] == "subcenter"]
+    if len(subcenters):
+        near = shapely.STRtree(subcenters.geometry.values).query(
+            seats.geometry.values, predicate="dwithin", distance=SEAT_MATCH_M
+        )[0]
+        seats = seats.drop(index=seats.index[np.unique(near)])
+    keep = [c for c in ("id", "name", "township_id") if c in seats.columns]
+    return gpd.GeoDataFrame(
+        seats[keep].reset_index(drop=True), geometry=seats.geometry.to_numpy(), crs=seats.crs
+    )
+
+
+def propose(
+    scenario: Scenario,
+    layers: LayerSet,
+    *,
+    roads: RoadSearch | None,
+    grids: gpd.GeoDataFrame | None = None,
+) -> SitingOutcome:
+    """Sub-centers first (township level), then stations (village level) on what remains.
+
+    Existing centers are fixed; each proposal carries ``rank``,
+    ``new_population_covered`` and a ``reason`` in the scenario's language.
+    """
+    villages = layers["villages"].reset_index(drop=True)
+    centers = layers.get("centers")
+    lang = scenario.outputs.lang
+    settings = scenario.siting
+    parts: list[gpd.GeoDataFrame] = []
+    outcome = SitingOutcome(proposals=_proposal_rows_empty(villages.crs))
+    if (
+        settings.subcenters.enabled
+        and "merged_townships" in layers
+        and "township" in scenario.levels
+    ):
+        existing = centers_serving(centers, scenario.also_levels("township"))
+        seats = _open_seats(layers, existing)
+        spec = _radius(scenario.levels["township"], settings.subcenters.radius_m)
+        p = len(seats) if settings.subcenters.max_count is None else settings.subcenters.max_count
+        if len(seats) and p:
+            result, cost, weights = _solve(
+                "sub-centers",
+                existing,
+                seats,
+                villages,
+                spec,
+                p,
+                target=None,
+                capacity=None,
+                scenario=scenario,
+                roads=roads,
+            )
+            parts.append(
+                _proposal_rows(
+                    "subcenter",
+                    result,
+                    cost,
+                    weights,
+                    len(existing),
+                    seats,
+                    villages,
+                    "township",
+                    lang,
+                )
+            )
+            outcome.solver["subcenters"] = _certificate(result, int(min(p, len(seats))))
+    station_level = "village" if "village" in scenario.levels else "station"
+    if settings.stations.enabled and station_level in scenario.levels:
+        stations = settings.stations
+        existing = centers_serving(centers, scenario.also_levels(station_level))
+        spec = _radius(scenario.levels[station_level], stations.radius_m)
+        candidates = _candidate_points(stations.candidates, layers, grids)
+        p = stations.budget
+        if p is None and stations.target_coverage is None:
+            p = DEFAULT_STATION_BUDGET
+        result, cost, weights = _solve(
+            "stations",
+            existing,
+            candidates,
+            villages,
+            spec,
+            p,
+            target=stations.target_coverage,
+            capacity=stations.capacity,
+            scenario=scenario,
+            roads=roads,
+        )
+        chosen = len(result.selected) - len(existing)
+        parts.append(
+            _proposal_rows(
+                "station",
+                result,
+                cost,
+                weights,
+                len(existing),
+                candidates,
+                villages,
+                station_level,
+                lang,
+            )
+        )
+        outcome.solver["stations"] = _certificate(result, chosen)
+        cover = _cover(cost)
+        k = stations.curve_max if stations.curve_max is not None else max(2 * chosen, 10)
+        outcome.budget_curve = budget_curve(
+            cover, weights, min(k, len(candidates)), fixed=np.arange(len(existing))
+        )
+    if parts:
+        outcome.proposals = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=villages.crs)
+    return outcome
+
+
+def with_proposals(
+    centers: gpd.GeoDataFrame | None, proposals: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """The centers as they would be with every proposal built (level = its kind)."""
+    built = gpd.GeoDataFrame(
+        {
+            "id": "proposed-" + proposals["kind"] + "-" + proposals["rank"].astype(str),
+            "name": proposals["name"],
+            "level": proposals["kind"],
+        },
+        geometry=proposals.geometry.to_numpy(),
+        crs=proposals.crs,
+    )
+    if centers is None:
+        return built
+    return gpd.GeoDataFrame(pd.concat([centers, built], ignore_index=True), crs=centers.crs)
