@@ -79,10 +79,12 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     )
     for name, table in tables.items():
         written[name] = write_csv(out_dir / f"{name}.csv", table)
-    plots = write_plots(plan, out_dir)
-    written |= plots
-    written["report"] = write_report(plan, out_dir, plots=plots)
-    written["map"] = write_map(plan, out_dir / "map.html")
+    if plan.scenario.outputs.report:
+        plots = write_plots(plan, out_dir)
+        written |= plots
+        written["report"] = write_report(plan, out_dir, plots=plots)
+    if plan.scenario.outputs.map:
+        written["map"] = write_map(plan, out_dir / "map.html")
     written["summary"] = write_json(out_dir / "summary.json", {**plan.summary, "timings": timings})
     log(f"wrote {len(written)} files to {out_dir}")
     return written

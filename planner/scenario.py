@@ -187,6 +187,8 @@ class Outputs(_Strict):
     formats: tuple[OutputFormat, ...] = ("gpkg",)
     crs: str | int = "EPSG:4490"
     shp_encoding: Literal["utf-8", "gbk"] = "utf-8"
+    map: bool = True
+    report: bool = True
     lang: Literal["zh", "en"] = "zh"
     tiles: Literal["none", "osm", "tianditu"] = "none"
     tianditu_key: str = ""
