@@ -13,6 +13,7 @@ behind :func:`sample_inspection` and :func:`plan_route`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,10 @@ import pandas as pd
 from shapely import LineString
 
 from .errors import PlannerError
+from .progress import log
+
+if TYPE_CHECKING:
+    from .network import RoadNetwork
 
 _FULL_SEARCH = 30  # up to this many stops, local search starts from every nearest-neighbour tour
 _MULTI_STARTS = 10
@@ -472,3 +477,35 @@ def inspection_table(stops: pd.DataFrame, *, lang: str = "zh") -> pd.DataFrame:
     for en_item, zh_item in _CHECKLIST:
         out[zh_item if zh else en_item] = ""
     return out
+
+
+def road_cost(net: RoadNetwork, *, mode: str = "drive") -> Callable[[gpd.GeoDataFrame], np.ndarray]:
+    """A ``cost`` for :func:`inspection_round`: road distances (m) between the stops.
+
+    Pairs the road network cannot connect (a stop on a cut-off road) fall back to three
+    times their straight-line distance, so a round can always be ordered; the fallback is
+    logged.
+    """
+    from .network import sites_within, snap
+
+    def cost(stops: gpd.GeoDataFrame) -> np.ndarray:
+        joined = snap(net, stops.geometry, mode=mode)
+        pairs = sites_within(net, joined, joined, cutoff=np.inf, weight="length", mode=mode)
+        dense = np.full((len(stops), len(stops)), np.inf)
+        coo = pairs.tocoo()
+        dense[coo.row, coo.col] = coo.data  # row: to, column: from
+        dense = dense.T
+        np.fill_diagonal(dense, 0.0)
+        missing = ~np.isfinite(dense)
+        if missing.any():
+            xy = np.column_stack([stops.geometry.x, stops.geometry.y])
+            straight = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+            dense[missing] = 3.0 * straight[missing]
+            log(
+                f"inspection route: {int(missing.sum())} stop pair(s) not connected by road; "
+                "using 3 × the straight-line distance for them",
+                level="warning",
+            )
+        return dense
+
+    return cost

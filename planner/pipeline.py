@@ -366,15 +366,30 @@ def plan_inspection(
     """Sample centers for an unannounced inspection round and route them.
 
     Centers are checked against the scenario's standard first so that non-compliant and
-    unknown centers are drawn more often. Writes ``inspection.gpkg`` (layers ``stops``,
-    ``route``), ``inspection.xlsx`` and ``inspection.csv`` into the output folder.
+    unknown centers are drawn more often. The visiting order follows driving distances on
+    the road network when the scenario has roads, straight lines otherwise. Writes
+    ``inspection.gpkg`` (layers ``stops``, ``route``), ``inspection.xlsx`` and
+    ``inspection.csv`` into the output folder.
     """
     from .export import write_csv, write_gpkg, write_xlsx
     from .inspection import inspection_round, inspection_table
 
     layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
     centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
-    stops, route = inspection_round(centers, sample, seed=seed)
+    cost = None
+    if "roads" in layers:
+        from .inspection import road_cost
+        from .network import build_network
+
+        settings = scenario.network
+        net = build_network(
+            layers["roads"].drop(columns="_row", errors="ignore"),
+            tolerance_m=settings.tolerance_m,
+            min_component_nodes=settings.min_component_nodes,
+            speeds=settings.speeds or None,
+        )
+        cost = road_cost(net, mode="drive")
+    stops, route = inspection_round(centers, sample, seed=seed, cost=cost)
     folder = out_dir or scenario.out_dir
     folder.mkdir(parents=True, exist_ok=True)
     crs = scenario.outputs.crs

@@ -359,3 +359,25 @@ def test_round_on_real_tongliao_places():
     nx.set_edge_attributes(graph, {(a, b): d[a, b] for a, b in graph.edges}, "weight")
     christofides = tour_length(d, nx.approximation.christofides(graph)[:-1])
     assert route["length_m"].iloc[0] <= christofides + 1e-6
+
+
+def test_road_cost_follows_the_roads():
+    """Two stops on a U-shaped road: the road distance, not the straight line."""
+    import geopandas as gpd
+    from shapely.geometry import LineString, Point
+
+    from planner.inspection import road_cost
+    from planner.network import build_network
+
+    roads = gpd.GeoDataFrame(
+        {"highway": ["residential"] * 3},
+        geometry=[LineString([(0, 0), (0, 1000)]), LineString([(0, 1000), (300, 1000)]),
+                  LineString([(300, 1000), (300, 0)])],
+        crs="EPSG:4550",
+    )
+    net = build_network(roads, min_component_nodes=2)
+    stops = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[Point(0, 0), Point(300, 0)],
+                             crs="EPSG:4550")
+    cost = road_cost(net)(stops)
+    assert cost[0, 1] == pytest.approx(2300.0) and cost[1, 0] == pytest.approx(2300.0)
+    assert cost[0, 0] == 0.0
