@@ -82,6 +82,10 @@ radius_m = 500
 """
 
 
+#: The tiny scenario without the siting step: plans whose proposals a test builds by hand.
+NO_SITING = "\n[siting.subcenters]\nenabled = false\n[siting.stations]\nenabled = false\n"
+
+
 @pytest.fixture
 def tiny_region(tmp_path: Path) -> Path:
     """A scenario file with the tiny region's layers beside it; returns its path."""

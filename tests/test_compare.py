@@ -11,7 +11,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import SCENARIO, tiny_frames
+from conftest import NO_SITING, SCENARIO, tiny_frames
 
 from planner.compare import compare, plot_compare, write_compare
 from planner.pipeline import Plan, run
@@ -29,7 +29,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for kind, frame in tiny_frames().items():
         frame.to_file(folder / f"{kind}.gpkg", driver="GPKG")
     for name, text in {"a": SCENARIO, "b": WIDE, "c": NO_VILLAGE_LEVEL}.items():
-        (folder / f"{name}.toml").write_text(text, encoding="utf-8")
+        (folder / f"{name}.toml").write_text(text + NO_SITING, encoding="utf-8")
     return folder
 
 
