@@ -103,6 +103,12 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
         frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise PlannerError(f"{path}: cannot read ({_first_line(exc)})") from None
+    except UnicodeDecodeError as exc:
+        other = "gbk" if exc.encoding.replace("-", "").lower() == "utf8" else "utf-8"
+        raise PlannerError(
+            f"{path}: attribute text is not {exc.encoding} (as its .cpg or the encoding "
+            f'setting says); set encoding = "{other}" in the layer\'s table'
+        ) from None
     return RawLayer(frame, row_base=1, encoding=encoding)
 
 

@@ -348,3 +348,14 @@ def test_real_gcj02_village_ledger(tmp_path):
     assert np.allclose(got.geometry.y, lat, atol=1e-7)
     assert got["name"].str.contains("嘎查|村").mean() > 0.9
     assert layers.crs.to_epsg() == 4550  # the 3-degree CM nearest 122.xE is 123E
+
+
+def test_wrong_cpg_gives_a_clear_error(tmp_path):
+    frames = tiny_frames()
+    path = write_region(
+        tmp_path, frames, SCENARIO.replace('path = "villages.gpkg"', 'path = "villages.shp"')
+    )
+    frames["villages"].to_file(tmp_path / "villages.shp", encoding="gbk")
+    (tmp_path / "villages.cpg").write_text("UTF-8")
+    problem = only(problems_of(path), "attribute text is not utf-8")[0]
+    assert 'encoding = "gbk"' in problem.problem and problem.file.endswith("villages.shp")
