@@ -179,7 +179,8 @@ def write_compare(
 ) -> dict[str, Path]:
     """Run two scenarios (without writing their outputs) and write the comparison.
 
-    Writes ``compare.xlsx``, ``compare.csv`` and ``compare.html`` (self-contained) into
+    Writes ``compare.xlsx``, ``compare.csv``, ``compare.html`` (self-contained) and
+    ``compare_map.html`` (both scenarios' coverage and proposals as layers) into
     ``out_dir`` (created when missing), each atomically.
 
     Parameters
@@ -229,4 +230,10 @@ def write_compare(
     with atomic_path(out / "compare.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     written["html"] = out / "compare.html"
+    from .maps import build_compare_map, render_map
+
+    page = render_map(build_compare_map(plan_a, plan_b, lang=lang))
+    with atomic_path(out / "compare_map.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    written["map"] = out / "compare_map.html"
     return written

@@ -143,3 +143,19 @@ def test_write_compare(region: Path, tmp_path: Path, plans: dict[str, Plan]):
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
     assert page.count('src="data:image/png;base64,') == 1
     assert "新建站点数（成本）" in page
+
+
+def test_compare_map_has_each_scenarios_layers(plans):
+    from planner.maps import build_compare_map, render_map
+
+    a = plans["a"]
+    b = with_proposals(plans["b"], ["station", "station", "subcenter"], after=False)
+    m = build_compare_map(a, b, lang="en")
+    layers = m.data_layers()
+    b_titles = [name for name in layers if name.startswith("B: ")]
+    a_titles = [name for name in layers if name.startswith("A: ")]
+    assert a_titles and b_titles
+    stations = [layers[n] for n in b_titles if "station" in n.lower() and "propos" in n.lower()]
+    assert [layer.size for layer in stations] == [2]
+    assert not any("propos" in n.lower() for n in a_titles)  # plan A has no proposals
+    assert render_map(m).startswith("<!DOCTYPE html>")  # raises if anything loads externally
