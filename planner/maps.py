@@ -623,3 +623,40 @@ def write_map(plan: Plan, path: str | Path, *, lang: str | None = None) -> Path:
         tmp.write_bytes(page.encode("utf-8", errors="replace"))
     log(f"map: {target} ({target.stat().st_size / 1e6:.1f} MB)")
     return target
+
+
+def _prefixed(t: dict[str, str], label: str, keys: Sequence[str]) -> dict[str, str]:
+    """Texts with ``label`` before the layer titles named by ``keys``."""
+    return {**t, **{k: f"{label}: {t[k]}" for k in keys if k in t}}
+
+
+def build_compare_map(
+    plan_a: Plan,
+    plan_b: Plan,
+    *,
+    labels: tuple[str, str] = ("A", "B"),
+    lang: str | None = None,
+    simplify_m: float = 5.0,
+) -> folium.Map:
+    """One map of two scenarios of the same region: boundaries and existing centers once,
+    then each scenario's village coverage and proposals as layers of its own (titles
+    prefixed by its label), so toggling shows where the two plans differ."""
+    lang = lang or plan_a.scenario.outputs.lang
+    if lang not in TEXT:
+        raise PlannerError(f"lang must be one of {', '.join(TEXT)}, got {lang!r}")
+    t = TEXT[lang]
+    title = f"{plan_a.scenario.scenario.name} ⇄ {plan_b.scenario.scenario.name}"
+    ctx = _Ctx(m=OfflineMap(title=title, lang=lang, location=(35.0, 105.0)), t=t,
+               simplify_m=simplify_m)
+    Call("plannerMap.init", {"locale": "zh-CN" if lang == "zh" else "en"}).add_to(ctx.m)
+    _add_boundaries(ctx, plan_a)
+    _add_centers(ctx, plan_a)
+    titles = ("villages", "villages_all", "proposal_subcenter", "proposal_station")
+    for label, plan in zip(labels, (plan_a, plan_b), strict=True):
+        own = _Ctx(m=ctx.m, t=_prefixed(t, label, titles), simplify_m=simplify_m,
+                   legend=ctx.legend, bounds=ctx.bounds)
+        _add_villages(own, plan, _default_level(plan))
+        _add_proposals(own, plan)
+    _controls(ctx, "none")
+    _fit(ctx)
+    return ctx.m

@@ -131,7 +131,7 @@ def test_write_compare(region: Path, tmp_path: Path, plans: dict[str, Plan]):
     out = tmp_path / "cmp"
     written = write_compare(region / "a.toml", region / "b.toml", out)
     assert written == {"xlsx": out / "compare.xlsx", "csv": out / "compare.csv",
-                       "html": out / "compare.html"}  # fmt: skip
+                       "html": out / "compare.html", "map": out / "compare_map.html"}  # fmt: skip
     expected = compare(plans["a"], plans["b"])  # the scenario's language: zh
     csv = pd.read_csv(written["csv"], encoding="utf-8-sig")
     assert list(csv.columns) == list(expected.columns)
