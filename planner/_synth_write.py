@@ -66,6 +66,16 @@ _LEVEL_MODES: dict[str, dict[str, str]] = {
     "village": {"mode": "network", "travel": "walk"},
     "station": {},
 }
+#: Layer kinds a national scenario reads (straight-line coverage, audit, summary).
+NATIONAL_KINDS = (
+    "centers",
+    "villages",
+    "village_areas",
+    "townships",
+    "counties",
+    "merged_townships",
+    "merged_township_areas",
+)
 
 
 def write_layers(
@@ -76,12 +86,17 @@ def write_layers(
     name: str,
     outputs_dir: str,
     radii: dict[str, int],
+    national: bool = False,
 ) -> Path:
     """Write every layer in its format and a scenario.toml; return the scenario path.
 
     ``radii`` gives the service radius in metres of each level in :data:`_LEVEL_MODES`
-    and of new stations (key ``"siting"``).
+    and of new stations (key ``"siting"``). ``national`` writes only the layers of
+    :data:`NATIONAL_KINDS` and a scenario for province or national runs (see
+    :func:`scenario_text`).
     """
+    if national:
+        frames = {k: f for k, f in frames.items() if k in NATIONAL_KINDS}
     unknown = set(formats.values()) - {*_VECTOR, *_POINT_ONLY, "shp"}
     if unknown:
         raise PlannerError(
@@ -102,7 +117,8 @@ def write_layers(
             zh = {c: ZH_HEADERS[c] for c in SCHEMAS[kind].names if c in frame.columns}
             specs[kind] |= zh if fmt != "csv" else {}
     path = out_dir / "scenario.toml"
-    path.write_text(scenario_text(name, specs, outputs_dir=outputs_dir, radii=radii), "utf-8")
+    text = scenario_text(name, specs, outputs_dir=outputs_dir, radii=radii, national=national)
+    path.write_text(text, "utf-8")
     return path
 
 
@@ -152,9 +168,19 @@ def _zh_table(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def scenario_text(
-    name: str, specs: dict[str, dict[str, Any]], *, outputs_dir: str, radii: dict[str, int]
+    name: str,
+    specs: dict[str, dict[str, Any]],
+    *,
+    outputs_dir: str,
+    radii: dict[str, int],
+    national: bool = False,
 ) -> str:
-    """The scenario.toml of a synthetic region (paths relative to the scenario file)."""
+    """The scenario.toml of a synthetic region (paths relative to the scenario file).
+
+    With ``national``, every level is measured in a straight line and the steps that do
+    not scale to a whole province or country are off: siting, grids, the map and the
+    report (coverage, audit, tables and ``summary.json`` remain).
+    """
     lines = [
         "# Written by planner.synth; paths are relative to this file.",
         "[scenario]",
@@ -165,16 +191,21 @@ def scenario_text(
     for kind, spec in specs.items():
         lines += ["", f"[layers.{kind}]", *(f"{k} = {_toml(v)}" for k, v in spec.items())]
     for level, modes in _LEVEL_MODES.items():
-        values = {"radius_m": radii[level], **modes}
+        values = {"radius_m": radii[level], **({} if national else modes)}
         lines += ["", f"[levels.{level}]", *(f"{k} = {_toml(v)}" for k, v in values.items())]
-    lines += [
-        "",
+    lines += ["", *(_NATIONAL_STEPS if national else _county_steps(radii["siting"]))]
+    return "\n".join(lines) + "\n"
+
+
+def _county_steps(siting_radius: int) -> list[str]:
+    """Siting, grids and outputs of a county scenario."""
+    return [
         "[siting.subcenters]",
         "max_count = 6",
         "",
         "[siting.stations]",
         "budget = 15",
-        f"radius_m = {radii['siting']}",
+        f"radius_m = {siting_radius}",
         "",
         "[grids]",
         "households_per_grid = 60",
@@ -184,7 +215,26 @@ def scenario_text(
         'crs = "EPSG:4490"',
         'lang = "zh"',
     ]
-    return "\n".join(lines) + "\n"
+
+
+#: Steps of a national scenario: siting, grids, map and report off.
+_NATIONAL_STEPS = [
+    "[siting.subcenters]",
+    "enabled = false",
+    "",
+    "[siting.stations]",
+    "enabled = false",
+    "",
+    "[grids]",
+    "enabled = false",
+    "",
+    "[outputs]",
+    'formats = ["gpkg"]',
+    'crs = "EPSG:4490"',
+    'lang = "zh"',
+    "map = false",
+    "report = false",
+]
 
 
 def _toml(value: Any) -> str:

@@ -24,33 +24,48 @@ UNITS: dict[str, tuple[str, str]] = {
 STATUSES = ("ok", "outside", "missing")
 
 
+def _joined(keys: np.ndarray, texts: np.ndarray) -> pd.Series:
+    """``;``-joined ``texts`` per distinct key, in input order (index: the keys).
+
+    Vectorised over ranks within a key: one pass per rank, not one per row.
+    """
+    codes, uniques = pd.factorize(keys)  # missing keys get -1 and are dropped
+    keep = codes >= 0
+    codes, texts = codes[keep], np.asarray(texts, dtype=object)[keep]
+    order = np.argsort(codes, kind="stable")
+    codes, texts = codes[order], texts[order]
+    starts = np.searchsorted(codes, codes, side="left")
+    rank = np.arange(len(codes)) - starts
+    out = np.full(len(uniques), "", dtype=object)
+    for k in range(int(rank.max()) + 1 if len(rank) else 0):
+        at = rank == k
+        out[codes[at]] = out[codes[at]] + (";" if k else "") + texts[at]
+    return pd.Series(out, index=pd.Index(uniques, dtype=object), dtype=object)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Identifiers as Python strings (missing → None)."""
+    return values.astype("string").to_numpy(dtype=object, na_value=None)
+
+
 def _unit_table(
     units: gpd.GeoDataFrame, centers: gpd.GeoDataFrame, code_column: str, level: str
 ) -> gpd.GeoDataFrame:
-    ids = units["id"].astype("string").to_numpy()
-    inside: dict[int, list[str]] = {}
+    ids = _text(units["id"])
+    center_ids = _text(centers["id"])
+    inside = np.full(len(units), "", dtype=object)
     if len(centers):
         pts, polys = shapely.STRtree(units.geometry.values).query(
             centers.geometry.values, predicate="within"
         )
-        for p, u in zip(pts, polys, strict=True):
-            inside.setdefault(int(u), []).append(str(centers["id"].iat[p]))
-    named: dict[str, list[str]] = {}
+        found = _joined(polys, center_ids[pts])
+        inside[found.index.to_numpy(dtype=np.int64)] = found.to_numpy()
+    named = np.full(len(units), "", dtype=object)
     if code_column in centers.columns:
-        for cid, code in zip(centers["id"], centers[code_column], strict=True):
-            if pd.notna(code):
-                named.setdefault(str(code), []).append(str(cid))
-    status, center_ids = [], []
-    for i, uid in enumerate(ids):
-        if i in inside:
-            status.append("ok")
-            center_ids.append(";".join(inside[i]))
-        elif uid in named:
-            status.append("outside")
-            center_ids.append(";".join(named[uid]))
-        else:
-            status.append("missing")
-            center_ids.append("")
+        by_code = _joined(_text(centers[code_column]), center_ids)
+        named = by_code.reindex(ids).fillna("").to_numpy(dtype=object)
+    has_inside, has_named = inside != "", named != ""
+    status = np.where(has_inside, "ok", np.where(has_named, "outside", "missing"))
     names = units["name"].to_numpy() if "name" in units.columns else np.full(len(units), "")
     return gpd.GeoDataFrame(
         {
@@ -58,7 +73,7 @@ def _unit_table(
             "unit_id": ids,
             "unit_name": names,
             "status": status,
-            "center_ids": center_ids,
+            "center_ids": np.where(has_inside, inside, named),
         },
         geometry=units.geometry.representative_point().to_numpy(),
         crs=units.crs,
@@ -70,30 +85,36 @@ def _villages_without_areas(
 ) -> gpd.GeoDataFrame:
     """Village audit when no village boundaries are given: a center counts for the village
     it names in ``village_id``, or else for the village nearest to it."""
-    ids = villages["id"].astype("string").to_numpy()
+    ids = _text(villages["id"])
     if "village_id" in centers.columns and centers["village_id"].notna().any():
-        served = set(centers["village_id"].dropna().astype(str))
-        owner = centers["village_id"].astype("string").to_numpy()
+        owner = _text(centers["village_id"])
     else:
         near = nearest_euclidean(centers.geometry, villages.geometry).index
         owner = np.where(near >= 0, ids[np.maximum(near, 0)], None)
-        served = {str(o) for o in owner if o is not None}
-    by_village: dict[str, list[str]] = {}
-    for cid, vid in zip(centers["id"], owner, strict=True):
-        if vid is not None and pd.notna(vid):
-            by_village.setdefault(str(vid), []).append(str(cid))
-    status = np.where(np.isin(ids, list(served)), "ok", "missing")
+    by_village = _joined(owner, _text(centers["id"]))
+    joined = by_village.reindex(ids)
     names = villages["name"].to_numpy() if "name" in villages.columns else ""
     return gpd.GeoDataFrame(
         {
             "level": "village",
             "unit_id": ids,
             "unit_name": names,
-            "status": status,
-            "center_ids": [";".join(by_village.get(v, [])) for v in ids],
+            "status": np.where(joined.notna(), "ok", "missing"),
+            "center_ids": joined.fillna("").to_numpy(dtype=object),
         },
         geometry=villages.geometry.to_numpy(),
         crs=villages.crs,
+    )
+
+
+def _centers_of(centers: gpd.GeoDataFrame, level: str, code_column: str) -> gpd.GeoDataFrame:
+    """Centers of one level, with only the columns the audit reads."""
+    keep = [c for c in dict.fromkeys(("id", code_column, "village_id")) if c in centers.columns]
+    rows = np.flatnonzero((centers["level"] == level).to_numpy(dtype=bool, na_value=False))
+    return gpd.GeoDataFrame(
+        centers[keep].iloc[rows].reset_index(drop=True),
+        geometry=centers.geometry.to_numpy()[rows],
+        crs=centers.crs,
     )
 
 
@@ -114,9 +135,9 @@ def full_coverage_audit(frames: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame
     centers = frames.get("centers")
     tables = []
     for level, (kind, code_column) in UNITS.items():
-        mine = centers[centers["level"] == level] if centers is not None else None
-        if mine is None:
+        if centers is None:
             continue
+        mine = _centers_of(centers, level, code_column)
         units = frames.get(kind)
         if units is not None and len(units):
             tables.append(_unit_table(units, mine, code_column, level))

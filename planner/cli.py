@@ -80,12 +80,23 @@ def user_errors(func: F) -> F:
 
 @app.command()
 @user_errors
-def run(scenario: ScenarioArg = DEFAULT_SCENARIO, out: OutOption = None) -> None:
+def run(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    out: OutOption = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="inprocess, or dask: coverage partitioned by county on a Dask cluster."),
+    ] = "inprocess",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+    ] = None,
+) -> None:
     """Run the whole plan: coverage, audit, siting, grids, maps and tables."""
     from .pipeline import run as run_plan
     from .scenario import load_scenario
 
-    plan = run_plan(load_scenario(scenario), out_dir=out)
+    plan = run_plan(load_scenario(scenario), out_dir=out, engine=engine, scheduler=scheduler)
     _print_headline(plan.summary)
 
 

@@ -8,6 +8,7 @@ metric CRS. All problems are collected first and raised once, as one table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import shapely
 from . import crs as crs_mod
 from .errors import PlannerError, Problem, ValidationError
 from .levels import try_normalize_level
+from .progress import progress
 from .readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
 from .scenario import LayerSpec, Scenario
 from .schemas import COLUMN_ALIASES, SCHEMAS, LayerSchema, parse_bool
@@ -93,10 +95,21 @@ class _Collector:
         fix: str = "",
         values: pd.Series | None = None,
     ) -> None:
-        """Add one problem per flagged row (``problem`` may use ``{value}``)."""
-        for pos in np.flatnonzero(mask):
+        """Add one problem per flagged row (``problem`` may use ``{value}``).
+
+        Only the first few rows of a kind are formatted; the rest are counted.
+        """
+        flagged = np.flatnonzero(mask)
+        if not flagged.size:
+            return
+        tag = (severity, problem)
+        room = max(_MAX_LISTED - self._counts.get(tag, 0), 0)
+        for pos in flagged[:room]:
             text = problem.format(value=values.iloc[pos] if values is not None else "")
-            self.add(severity, text, row=int(rows[pos]), column=column, fix=fix, key=problem)
+            self.problems.append(
+                Problem(severity, self.kind, self.file, int(rows[pos]), column, text, fix)
+            )
+        self._counts[tag] = self._counts.get(tag, 0) + flagged.size
 
     def finish(self) -> list[Problem]:
         for (severity, key), count in self._counts.items():
@@ -117,18 +130,22 @@ class _Collector:
 def _as_code(values: pd.Series) -> pd.Series:
     """Identifier cells as text: ``150521100001.0`` and ``150521100001`` both become
     ``"150521100001"``; blanks become missing."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        number = values.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(number) & (number == np.round(number)) & (np.abs(number) < 2**53)
+        digits = np.where(whole, number, 0).astype(np.int64).astype(str)
+        text = np.where(whole, digits, number.astype(str))
+        values = pd.Series(text, index=values.index).where(~np.isnan(number))
+    text = values.astype("string").str.strip()
+    text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    return text.mask(text == "")
 
-    def one(value: object) -> object:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return pd.NA
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        text = str(value).strip()
-        if text.endswith(".0") and text[:-2].isdigit():
-            text = text[:-2]
-        return text or pd.NA
 
-    return values.map(one).astype("string")
+def _by_distinct(values: pd.Series, parse: Callable[[object], object]) -> pd.Series:
+    """``parse`` applied once per distinct non-missing value (missing stays missing)."""
+    codes, uniques = pd.factorize(values)
+    parsed = np.array([parse(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(parsed[codes], index=values.index, dtype=object)
 
 
 def _rename_columns(
@@ -221,7 +238,7 @@ def _coerce_columns(
             )
             frame[col.name] = number.astype("Int64" if col.dtype == "year" else float)
         elif col.dtype == "bool":
-            parsed = values.map(lambda v: pd.NA if pd.isna(v) else parse_bool(v))
+            parsed = _by_distinct(values, parse_bool)
             bad = (parsed.isna() & values.notna()).to_numpy()
             out.rows(
                 "warning",
@@ -233,7 +250,7 @@ def _coerce_columns(
             )
             frame[col.name] = parsed.astype("boolean")
         elif col.dtype == "level":
-            levels = values.map(lambda v: None if pd.isna(v) else try_normalize_level(v))
+            levels = _by_distinct(values, try_normalize_level)
             bad = levels.isna().to_numpy()
             out.rows(
                 "error",
@@ -407,7 +424,7 @@ def _check_lonlat(
     swapped = ok & crs_mod.looks_swapped_lonlat(x, y)
     out_of_range = ok & ~swapped & crs_mod.out_of_range_lonlat(x, y)
     where = raw.lon_column or "geometry"
-    coords = pd.Series([f"lon={a:.6g}, lat={b:.6g}" for a, b in zip(x, y, strict=True)])
+    coords = _lonlat_text(x, y, [swapped, out_of_range])
     out.rows(
         "error",
         swapped,
@@ -427,6 +444,14 @@ def _check_lonlat(
         fix="longitude must be in [-180, 180], latitude in [-90, 90]",
     )
     return swapped | out_of_range
+
+
+def _lonlat_text(x: np.ndarray, y: np.ndarray, masks: list[np.ndarray]) -> pd.Series:
+    """``lon=…, lat=…`` texts for the rows a problem list shows (the first few per mask)."""
+    text = pd.Series("", index=range(len(x)), dtype=object)
+    shown = np.unique(np.concatenate([np.flatnonzero(m)[:_MAX_LISTED] for m in masks]))
+    text.iloc[shown] = [f"lon={x[i]:.6g}, lat={y[i]:.6g}" for i in shown]
+    return text
 
 
 def read_layer(
@@ -483,7 +508,6 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
     townships = frames.get("townships")
     if townships is None or townships.empty:
         return problems
-    region = shapely.union_all(townships.geometry.values)
     tree = shapely.STRtree(townships.geometry.values)
     for kind in ("villages", "centers", "merged_townships", "candidates"):
         frame = frames.get(kind)
@@ -492,7 +516,8 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
         out = _Collector(kind, sources[kind])
         pts = shapely.point_on_surface(frame.geometry.values)
         located = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
-        inside = ~located | shapely.contains_properly(region, pts) | shapely.touches(region, pts)
+        inside = ~located
+        inside[tree.query(pts, predicate="intersects")[0]] = True
         what = (
             "village lies in no township"
             if kind == "villages"
@@ -611,9 +636,8 @@ def collect_layers(scenario: Scenario, *, kinds: tuple[str, ...] | None = None) 
     frames: dict[str, gpd.GeoDataFrame] = {}
     sources: dict[str, Path] = {}
     problems: list[Problem] = []
-    for kind, spec in scenario.layers.items():
-        if kinds is not None and kind not in kinds:
-            continue
+    chosen = {k: s for k, s in scenario.layers.items() if kinds is None or k in kinds}
+    for kind, spec in progress(chosen.items(), total=len(chosen), desc="read layers"):
         sources[kind] = scenario.path(spec.path)
         frame, found = read_layer(kind, spec, scenario)
         problems += found

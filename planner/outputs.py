@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import pandas as pd
 
 from .export import FORMATS, write_csv, write_gpkg, write_json, write_vector, write_xlsx
 from .progress import log
@@ -18,6 +19,75 @@ if TYPE_CHECKING:
 def _for_output(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Drop helper columns; nullable text stays text."""
     return frame.drop(columns=[c for c in frame.columns if str(c).startswith("_")])
+
+
+#: Most rows a sheet of ``summary.xlsx`` gets. Longer tables (a province's uncovered
+#: villages, its audit) are shortened there — evenly per level, in table order, so the
+#: most populous gaps of every level come first — and a notes sheet says so; the CSV
+#: files and ``coverage.gpkg`` keep every row. Excel holds at most 1,048,576 rows a
+#: sheet, and writing hundreds of thousands of rows would take minutes.
+XLSX_MAX_ROWS = 10_000
+
+_CUT_NOTE = {
+    "zh": {
+        "sheet": "说明",
+        "table": "工作表",
+        "rows": "总行数",
+        "shown": "表中行数",
+        "file": "完整数据",
+        "remark": "备注",
+        "note": "表格过长，工作簿中只列出每个层级的前若干行；完整数据见 CSV 文件",
+    },
+    "en": {
+        "sheet": "notes",
+        "table": "sheet",
+        "rows": "rows",
+        "shown": "rows shown",
+        "file": "every row in",
+        "remark": "note",
+        "note": "too long for the workbook: the first rows of each level are shown; "
+        "the CSV file has every row",
+    },
+}
+
+
+def cap_sheets(
+    tables: dict[str, pd.DataFrame], *, max_rows: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[int, int]]]:
+    """Tables cut to at most ``max_rows`` rows (tables with a ``level`` column keep the
+    first rows of every level, an equal share each, when there are fewer levels than
+    rows); returns them and, per cut table, its row count and the rows kept."""
+    shown, cut = {}, {}
+    for name, table in tables.items():
+        if len(table) <= max_rows:
+            shown[name] = table
+            continue
+        share = 0
+        if "level" in table.columns:
+            share = max_rows // max(table["level"].nunique(dropna=False), 1)
+        if share:
+            kept = table.groupby("level", sort=False, dropna=False).head(share)
+        else:
+            kept = table.head(max_rows)
+        shown[name] = kept.reset_index(drop=True)
+        cut[name] = (len(table), len(kept))
+    return shown, cut
+
+
+def cut_note(cut: dict[str, tuple[int, int]], *, lang: str) -> pd.DataFrame:
+    """The notes sheet: which tables were shortened and where every row is."""
+    from .report import labels
+
+    text, titles = _CUT_NOTE[lang], labels(lang)["sheets"]
+    return pd.DataFrame(
+        {
+            text["table"]: [titles.get(name, name) for name in cut],
+            text["rows"]: [rows for rows, _ in cut.values()],
+            text["shown"]: [kept for _, kept in cut.values()],
+            text["file"]: [f"{name}.csv" for name in cut],
+            text["remark"]: text["note"],
+        }
+    )
 
 
 def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
@@ -73,10 +143,15 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     )
     tables = canonical_sheets(plan)
     titles = labels(lang)["sheets"]
-    written["xlsx"] = write_xlsx(
-        out_dir / "summary.xlsx",
-        {titles.get(name, name): localize(table, lang) for name, table in tables.items()},
-    )
+    shown, cut = cap_sheets(tables, max_rows=XLSX_MAX_ROWS)
+    sheets = {titles.get(name, name): localize(table, lang) for name, table in shown.items()}
+    if cut:
+        log(
+            f"summary.xlsx: {len(cut)} long table(s) shortened to about {XLSX_MAX_ROWS:,} "
+            "rows; the CSV files hold every row"
+        )
+        sheets[_CUT_NOTE[lang]["sheet"]] = cut_note(cut, lang=lang)
+    written["xlsx"] = write_xlsx(out_dir / "summary.xlsx", sheets)
     for name, table in tables.items():
         written[name] = write_csv(out_dir / f"{name}.csv", table)
     if plan.scenario.outputs.report:

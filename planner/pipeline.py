@@ -6,9 +6,10 @@ written by :func:`write_outputs`, each file atomically.
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,15 @@ from .coverage import (
     level_summary,
     rates,
 )
+from .errors import PlannerError
 from .layers import LayerSet, load_layers
-from .progress import log
+from .progress import log, progress
 from .proposals import SitingOutcome, propose, with_proposals
 from .routing import RoadSearch, road_network
 from .scenario import Scenario
+
+#: Engines of the coverage step: in this process, or partitioned by county on Dask.
+ENGINES = ("inprocess", "dask")
 
 
 @dataclass
@@ -89,7 +94,7 @@ def compute_levels(
 ) -> dict[str, LevelResult]:
     """Coverage of every configured level (along ``roads`` for network levels)."""
     results = {}
-    for level in scenario.ordered_levels():
+    for level in progress(scenario.ordered_levels(), desc="coverage"):
         serving = centers_serving(centers, scenario.also_levels(level))
         if serving.empty:
             log(f"level {level}: no centers of this level", level="warning")
@@ -150,15 +155,17 @@ def _summary(plan: Plan) -> dict[str, Any]:
 
 
 def _after(
-    scenario: Scenario, layers: LayerSet, siting: SitingOutcome, roads: RoadSearch | None
+    scenario: Scenario,
+    layers: LayerSet,
+    siting: SitingOutcome,
+    before: dict[str, LevelResult],
+    levels: Callable[[gpd.GeoDataFrame | None], dict[str, LevelResult]],
 ) -> dict[str, Any]:
-    """Coverage per level with every proposal built."""
+    """Coverage per level with every proposal built (``before`` when there is none)."""
     villages = layers["villages"]
-    if siting.proposals.empty:
-        results = compute_levels(scenario, villages, layers.get("centers"), roads=roads)
-    else:
-        built = with_proposals(layers.get("centers"), siting.proposals)
-        results = compute_levels(scenario, villages, built, roads=roads)
+    results = before
+    if not siting.proposals.empty:
+        results = levels(with_proposals(layers.get("centers"), siting.proposals))
     return {lvl: level_summary(villages, res) for lvl, res in results.items()}
 
 
@@ -263,7 +270,14 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
     return GridStep(result.grids, None, result.villages, stats)
 
 
-def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) -> Plan:
+def run(
+    scenario: Scenario,
+    *,
+    out_dir: Path | None = None,
+    write: bool = True,
+    engine: str = "inprocess",
+    scheduler: str | None = None,
+) -> Plan:
     """Run every step of the scenario and (by default) write the outputs.
 
     Parameters
@@ -274,7 +288,40 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         Overrides the scenario's output folder.
     write
         Write the output files.
+    engine
+        ``"inprocess"`` (default) or ``"dask"``: the coverage step partitioned by county
+        on a Dask cluster (:mod:`planner.distributed`); same results.
+    scheduler
+        Address of a running Dask scheduler (``"tcp://host:8786"``) for ``engine="dask"``;
+        without it a local cluster sized to the machine is started and closed at the end.
+
+    Raises
+    ------
+    PlannerError
+        An unknown engine, a scheduler without the Dask engine, or a scheduler that
+        cannot be reached.
+
+    Notes
+    -----
+    The summary records the ``engine``, ``timings`` (seconds per step, writing the
+    outputs included) and ``peak_memory_mb``, the peak resident memory of this process
+    (Dask workers excluded); ``summary.json`` is rewritten last so that both cover the
+    whole run.
     """
+    if engine not in ENGINES:
+        raise PlannerError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise PlannerError("a scheduler address needs the Dask engine (--engine dask)")
+    with ExitStack() as stack:
+        client = None
+        if engine == "dask":
+            from .distributed import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
+        return _run(scenario, out_dir=out_dir, write=write, client=client)
+
+
+def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) -> Plan:
     timer = _Timer()
     with timer.step("read layers"):
         layers = load_layers(scenario)
@@ -287,8 +334,23 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
             if net is not None
             else None
         )
+
+    def levels(centers: gpd.GeoDataFrame | None) -> dict[str, LevelResult]:
+        if client is None:
+            return compute_levels(scenario, layers["villages"], centers, roads=roads)
+        from .distributed import compute_levels_dask
+
+        return compute_levels_dask(
+            scenario,
+            layers["villages"],
+            centers,
+            roads=layers.get("roads"),
+            townships=layers.get("townships"),
+            client=client,
+        )
+
     with timer.step("coverage"):
-        results = compute_levels(scenario, layers["villages"], layers.get("centers"), roads=roads)
+        results = levels(layers.get("centers"))
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
@@ -299,38 +361,59 @@ def run(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) 
         grid_step = make_grids(scenario, layers)
     with timer.step("siting"):
         siting = propose(scenario, layers, roads=roads, grids=grid_step.grids)
-        after = _after(scenario, layers, siting, roads)
-    plan = Plan(
-        scenario=scenario,
-        grids=grid_step.grids,
-        grid_issues=grid_step.issues,
-        proposals=siting.proposals,
-        budget_curve=siting.budget_curve,
-        after=after,
-        layers=layers,
-        levels=results,
-        villages=villages,
-        centers=centers,
-        compliance=compliance,
-        service_areas=_service_areas(results, layers.crs, roads),
-        gaps=gaps(villages, results),
-        audit=audit,
-        tables=_coverage_tables(villages, results, layers),
-    )
-    if grid_step.by_village is not None:
-        plan.tables["grids_by_village"] = grid_step.by_village
-    plan.summary = _summary(plan)
-    plan.summary["grids"] = grid_step.stats
-    plan.summary["after"] = {"levels": after}
-    plan.summary["proposals"] = _proposal_list(siting.proposals)
-    plan.summary["solver"] = _solver_summary(siting.solver)
+        after = _after(scenario, layers, siting, results, levels)
+    with timer.step("tables"):
+        plan = Plan(
+            scenario=scenario,
+            grids=grid_step.grids,
+            grid_issues=grid_step.issues,
+            proposals=siting.proposals,
+            budget_curve=siting.budget_curve,
+            after=after,
+            layers=layers,
+            levels=results,
+            villages=villages,
+            centers=centers,
+            compliance=compliance,
+            service_areas=_service_areas(results, layers.crs, roads),
+            gaps=gaps(villages, results),
+            audit=audit,
+            tables=_coverage_tables(villages, results, layers),
+        )
+        if grid_step.by_village is not None:
+            plan.tables["grids_by_village"] = grid_step.by_village
+        plan.summary = _summary(plan)
+        plan.summary["grids"] = grid_step.stats
+        plan.summary["after"] = {"levels": after}
+        plan.summary["proposals"] = _proposal_list(siting.proposals)
+        plan.summary["solver"] = _solver_summary(siting.solver)
+    plan.summary["engine"] = "inprocess" if client is None else "dask"
+    plan.timings = timer.seconds
     if write:
+        from .export import write_json
         from .outputs import write_outputs
 
+        folder = out_dir or scenario.out_dir
         with timer.step("write outputs"):
-            write_outputs(plan, out_dir or scenario.out_dir, timings=timer.seconds)
-    plan.timings = timer.seconds
+            write_outputs(plan, folder, timings=timer.seconds)
+        plan.summary["peak_memory_mb"] = peak_memory_mb()
+        write_json(folder / "summary.json", {**plan.summary, "timings": timer.seconds})
+    else:
+        plan.summary["peak_memory_mb"] = peak_memory_mb()
     return plan
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (its Dask workers excluded)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return round(getattr(info, "peak_wset", info.rss) / 2**20, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def _compliance_counts(centers: gpd.GeoDataFrame) -> dict[str, int]:

@@ -198,6 +198,7 @@ def write_region(
     formats: str | dict[str, str] = "gpkg",
     scenario_name: str | None = None,
     outputs_dir: str = "outputs",
+    national: bool = False,
 ) -> Path:
     """Write a region's layers and a ready ``scenario.toml`` into ``out_dir``.
 
@@ -218,6 +219,9 @@ def write_region(
         ``[scenario] name``; default the region's name.
     outputs_dir
         ``[scenario] out_dir``, relative to the scenario file.
+    national
+        A scenario for province or national runs: every level by straight line;
+        siting, grids, map and report off; roads and candidates not written.
 
     Returns
     -------
@@ -233,6 +237,7 @@ def write_region(
         name=scenario_name or region.name,
         outputs_dir=outputs_dir,
         radii=_scenario_radii(region),
+        national=national,
     )
 
 

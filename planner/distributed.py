@@ -1,0 +1,418 @@
+"""Province and national runs on Dask: the coverage step partitioned by county.
+
+Every county is one partition: its villages and, for every level, the centers serving
+that level within a *halo* around the county's villages — the service radius for
+straight-line levels, the reach of the road search (twice the radius, or the time budget
+at the fastest speed) for road levels. Road levels get the roads within twice that reach,
+so that every center that can reach a village of the county snaps to the same road as in
+one piece; each partition builds its own network from them.
+
+Results equal :func:`planner.pipeline.compute_levels` in one process:
+
+* within the halo every candidate nearer than the halo distance is present, with its
+  relative order kept, so nearest centers, distances and ties (lowest position wins) are
+  the same;
+* straight-line villages whose nearest center lies beyond the halo (they are uncovered)
+  are settled afterwards against every center, so their ``<level>_center_id`` and
+  ``<level>_dist_m`` are exact too;
+* road distances need the same roads near the county: they can differ only where a road
+  fragment near the county joins the rest of the network solely through roads beyond
+  the halo, or where two centers are at exactly the same road distance.
+
+Partitions are grouped into a few tasks per worker (largest first) and their inputs are
+plain arrays, scattered to the workers before the tasks run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .coverage import (
+    NETWORK_SEARCH_FACTOR,
+    LevelResult,
+    Nearest,
+    centers_serving,
+    county_of,
+    level_coverage,
+    nearest_euclidean,
+    nearest_points,
+)
+from .errors import PlannerError
+from .network import DEFAULT_SPEEDS, Snap, build_network
+from .progress import log, progress
+from .routing import RoadSearch
+from .scenario import LevelSpec, NetworkSettings, Scenario
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Tasks per worker thread: enough to balance uneven counties, few enough to keep the
+#: scheduling overhead small.
+TASKS_PER_THREAD = 4
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, *, timeout_s: float = 10.0) -> Iterator[Client]:
+    """A Dask client: connected to ``scheduler``, or on a local cluster sized to the machine
+    (one single-threaded worker process per core), closed on exit.
+
+    Raises
+    ------
+    PlannerError
+        When the scheduler address is malformed or nobody answers there.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            _reachable(scheduler, timeout_s)
+            client = Client(scheduler, timeout=timeout_s, set_as_default=False)
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise PlannerError(
+                f"cannot connect to the Dask scheduler at {scheduler!r} ({exc}); check the "
+                "address (tcp://host:8786) and that `dask scheduler` runs there, or leave "
+                "out --scheduler to start a local cluster"
+            ) from None
+        with client:
+            yield client
+        return
+    workers = os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def _reachable(address: str, timeout_s: float) -> None:
+    """Raise ``ValueError`` for a malformed address and ``OSError`` when nothing listens
+    at a TCP/TLS one (checked before a client exists: a client that failed to connect
+    stalls the interpreter's exit)."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    scheme, location = parse_address(address)
+    host, port = parse_host_port(location)
+    if scheme in ("tcp", "tls"):
+        socket.create_connection((host, port), timeout=timeout_s).close()
+
+
+def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
+    """How far beyond a county its centers are looked for: the radius for straight-line
+    levels; for road levels the farthest a path within the search budget can lead (the
+    road search's cutoff, in metres, or its time at the fastest speed of the mode)."""
+    if spec.mode != "network":
+        return spec.cutoff_m
+    if not spec.uses_time:
+        return max(spec.cutoff_m, spec.cutoff_m * NETWORK_SEARCH_FACTOR)
+    speeds = [
+        *{**DEFAULT_SPEEDS[spec.travel], **network.speeds.get(spec.travel, {})}.values(),
+        {**DEFAULT_SPEEDS["walk"], **network.speeds.get("walk", {})}["default"],
+    ]
+    reach = float(spec.minutes) * 60.0 * NETWORK_SEARCH_FACTOR * max(speeds) / 3.6
+    return max(spec.cutoff_m, reach)
+
+
+# ---------------------------------------------------------------------------- partitions
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """One county: positions (in the whole layer) and coordinates of its villages, of the
+    centers of each level within the halo, and its roads."""
+
+    villages: np.ndarray
+    village_xy: np.ndarray
+    centers: dict[str, tuple[np.ndarray, np.ndarray]]
+    roads: gpd.GeoDataFrame | None
+
+
+@dataclass(frozen=True)
+class _Settings:
+    levels: dict[str, LevelSpec]
+    network: NetworkSettings
+    crs: Any
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Coverage of one level in one partition, centers as positions in the whole layer."""
+
+    index: np.ndarray
+    dist_m: np.ndarray
+    time_s: np.ndarray
+    covered: np.ndarray | None  # None for straight-line levels
+    straight_covered: np.ndarray | None
+
+
+def _points(xy: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
+
+
+@dataclass
+class _PartitionRoads(RoadSearch):
+    """Road search of one partition; counts far villages instead of logging them."""
+
+    far: dict[str, int] = field(default_factory=dict)
+
+    def _warn_far(self, joined: Snap, mode: str) -> None:
+        self.far[mode] = int(joined.too_far.sum())
+
+
+def _unreached(spec: LevelSpec, centers: gpd.GeoSeries, *, n: int) -> Nearest:
+    """No center reachable along roads (no roads or no centers near the county)."""
+    return Nearest(np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.nan))
+
+
+def _road_search(
+    part: _Partition, villages: gpd.GeoDataFrame | None, settings: _Settings
+) -> _PartitionRoads | None:
+    if part.roads is None or part.roads.empty:
+        return None
+    try:
+        net = build_network(
+            part.roads,
+            tolerance_m=settings.network.tolerance_m,
+            min_component_nodes=settings.network.min_component_nodes,
+            speeds=settings.network.speeds or None,
+        )
+    except PlannerError:  # nothing routable near this county
+        return None
+    return _PartitionRoads(net, villages, settings.network.max_access_m)
+
+
+def _cover_partition(
+    part: _Partition, settings: _Settings
+) -> tuple[np.ndarray, dict[str, _Found], dict[str, int]]:
+    n = len(part.villages)
+    road_levels = [lvl for lvl, spec in settings.levels.items() if spec.mode == "network"]
+    villages = _points(part.village_xy, settings.crs) if road_levels else None
+    roads = _road_search(part, villages, settings) if road_levels else None
+    found = {}
+    for level, spec in settings.levels.items():
+        positions, xy = part.centers[level]
+        if spec.mode == "network":
+            network = roads if roads is not None and len(xy) else partial(_unreached, n=n)
+            res = level_coverage(villages, _points(xy, settings.crs), level, spec, network=network)
+            nearest, covered, straight = res.nearest, res.covered, res.straight_covered
+        else:  # straight lines: from coordinates (covered is settled when assembling)
+            nearest, covered, straight = nearest_points(part.village_xy, xy), None, None
+        local = nearest.index
+        index = np.where(local >= 0, positions[np.maximum(local, 0)], -1) if len(xy) else local
+        found[level] = _Found(index, nearest.dist_m, nearest.time_s, covered, straight)
+    return part.villages, found, (roads.far if roads is not None else {})
+
+
+def _cover_batch(
+    parts: list[_Partition], settings: _Settings
+) -> list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]]:
+    """The task run on a worker: coverage of a few partitions, one after the other."""
+    return [_cover_partition(part, settings) for part in parts]
+
+
+def _county_groups(keys: pd.Series) -> list[np.ndarray]:
+    """Village positions per county (counties in code order)."""
+    codes, _ = pd.factorize(keys, sort=True)
+    order = np.argsort(codes, kind="stable")
+    cuts = np.flatnonzero(np.diff(codes[order])) + 1
+    return np.split(order, cuts)
+
+
+def _within(bounds: np.ndarray, geoms: np.ndarray, margin: float) -> list[np.ndarray]:
+    """Positions of ``geoms`` meeting each box of ``bounds`` (rows of xmin, ymin, xmax,
+    ymax) widened by ``margin``, ascending."""
+    if not len(geoms):
+        return [np.empty(0, dtype=np.int64) for _ in range(len(bounds))]
+    wide = shapely.box(*(bounds + np.array([-margin, -margin, margin, margin])).T)
+    part, pos = shapely.STRtree(geoms).query(wide, predicate="intersects")
+    order = np.lexsort((pos, part))
+    part, pos = part[order], pos[order]
+    return np.split(pos, np.searchsorted(part, np.arange(1, len(bounds))))
+
+
+def _partitions(
+    scenario: Scenario,
+    village_xy: np.ndarray,
+    groups: list[np.ndarray],
+    serving: dict[str, gpd.GeoDataFrame],
+    roads: gpd.GeoDataFrame | None,
+) -> list[_Partition]:
+    bounds = np.array([[*village_xy[g].min(axis=0), *village_xy[g].max(axis=0)] for g in groups])
+    centers: dict[str, list[np.ndarray]] = {}
+    center_xy: dict[str, np.ndarray] = {}
+    for level, frame in serving.items():
+        halo = halo_m(scenario.levels[level], scenario.network)
+        centers[level] = _within(bounds, frame.geometry.values, halo)
+        center_xy[level] = shapely.get_coordinates(frame.geometry.values)
+    reach = [
+        halo_m(spec, scenario.network)
+        for spec in scenario.levels.values()
+        if spec.mode == "network"
+    ]
+    road_pos = None
+    if reach and roads is not None:
+        road_pos = _within(bounds, roads.geometry.values, 2.0 * max(reach))
+    return [
+        _Partition(
+            villages=g,
+            village_xy=village_xy[g],
+            centers={lvl: (pos[i], center_xy[lvl][pos[i]]) for lvl, pos in centers.items()},
+            roads=None if road_pos is None else roads.iloc[road_pos[i]],
+        )
+        for i, g in enumerate(groups)
+    ]
+
+
+def _batches(parts: list[_Partition], n: int) -> list[list[_Partition]]:
+    """``n`` batches of about equal work: largest partition first, to the lightest batch."""
+    load = np.zeros(n)
+    batches: list[list[_Partition]] = [[] for _ in range(n)]
+    for i in np.argsort([-len(p.villages) for p in parts], kind="stable"):
+        j = int(np.argmin(load))
+        batches[j].append(parts[i])
+        load[j] += len(parts[i].villages)
+    return [b for b in batches if b]
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def compute_levels_dask(
+    scenario: Scenario,
+    villages: gpd.GeoDataFrame,
+    centers: gpd.GeoDataFrame | None,
+    *,
+    roads: gpd.GeoDataFrame | None = None,
+    townships: gpd.GeoDataFrame | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+) -> dict[str, LevelResult]:
+    """Coverage of every configured level, partitioned by county on Dask.
+
+    The same answer as :func:`planner.pipeline.compute_levels` (see the module notes).
+
+    Parameters
+    ----------
+    scenario
+        The scenario (levels, radii, road settings).
+    villages, centers
+        Canonical layers in the working CRS (villages as points).
+    roads
+        Road lines, needed when a level is measured along roads.
+    townships
+        Township polygons with ``county_id``: the county of a village is that of its
+        township, else the first six digits of its code.
+    client
+        A connected Dask client; without one, :func:`dask_client` makes one from
+        ``scheduler`` (or a local cluster) for this call.
+    scheduler
+        Scheduler address used when ``client`` is ``None``.
+
+    Returns
+    -------
+    dict
+        Level → :class:`~planner.coverage.LevelResult`, in the scenario's level order.
+    """
+    if client is None:
+        with dask_client(scheduler) as own:
+            return compute_levels_dask(
+                scenario, villages, centers, roads=roads, townships=townships, client=own
+            )
+    if any(s.mode == "network" for s in scenario.levels.values()) and roads is None:
+        raise PlannerError("levels measured along roads need a [layers.roads] layer")
+    villages = villages.reset_index(drop=True)
+    geoms = villages.geometry.values
+    if not len(villages) or not (shapely.get_type_id(geoms) == 0).all():
+        raise PlannerError("the Dask engine needs village points (no missing geometries)")
+    xy = shapely.get_coordinates(geoms)
+    serving = {
+        level: centers_serving(centers, scenario.also_levels(level)).reset_index(drop=True)
+        for level in scenario.ordered_levels()
+    }
+    for level, frame in serving.items():
+        if frame.empty:
+            log(f"level {level}: no centers of this level", level="warning")
+    if roads is not None:
+        roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
+    groups = _county_groups(county_of(villages, townships))
+    parts = _partitions(scenario, xy, groups, serving, roads)
+    threads = sum(client.nthreads().values()) or 1
+    batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
+    log(f"dask: {len(parts):,} county partitions in {len(batches)} tasks on {threads} threads")
+    settings = _Settings(
+        levels={lvl: scenario.levels[lvl] for lvl in serving},
+        network=scenario.network,
+        crs=villages.crs,
+    )
+    found = _gather(client, batches, settings)
+    return {
+        level: _assemble(level, scenario.levels[level], villages, frame, found, scenario)
+        for level, frame in serving.items()
+    }
+
+
+def _gather(
+    client: Client, batches: list[list[_Partition]], settings: _Settings
+) -> list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]]:
+    from distributed import as_completed
+
+    data = client.scatter(batches)
+    futures = client.map(_cover_batch, data, settings=settings, pure=False)
+    out = []
+    with client.as_current():
+        done = as_completed(futures)
+        for future in progress(done, total=len(futures), desc="coverage (dask)"):
+            out += future.result()
+    far: dict[str, int] = {}
+    for _, _, counts in out:
+        for mode, count in counts.items():
+            far[mode] = far.get(mode, 0) + count
+    for mode, count in far.items():
+        if count:
+            log(
+                f"{count} village(s) lie more than {settings.network.max_access_m:,.0f} m from "
+                f"a road usable by {mode}; the access leg is walked",
+                level="warning",
+            )
+    return out
+
+
+def _assemble(
+    level: str,
+    spec: LevelSpec,
+    villages: gpd.GeoDataFrame,
+    serving: gpd.GeoDataFrame,
+    found: list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]],
+    scenario: Scenario,
+) -> LevelResult:
+    """One level's result over every village, exact beyond the halo of straight lines."""
+    n = len(villages)
+    index = np.full(n, -1, dtype=np.int64)
+    dist, time_s = np.full(n, np.nan), np.full(n, np.nan)
+    covered = np.zeros(n, dtype=bool)
+    straight = np.zeros(n, dtype=bool) if spec.mode == "network" else None
+    for rows, levels, _ in found:
+        part = levels[level]
+        index[rows], dist[rows], time_s[rows] = part.index, part.dist_m, part.time_s
+        if straight is not None:
+            covered[rows], straight[rows] = part.covered, part.straight_covered
+    if spec.mode != "network":
+        far = np.flatnonzero((index < 0) | ~(dist <= halo_m(spec, scenario.network)))
+        if far.size and len(serving):
+            exact = nearest_euclidean(villages.geometry.iloc[far], serving.geometry)
+            index[far], dist[far] = exact.index, exact.dist_m
+        covered = (dist <= spec.cutoff_m) & (index >= 0)
+    return LevelResult(level, spec, serving, Nearest(index, dist, time_s), covered, straight)

@@ -1,0 +1,175 @@
+"""The Dask engine against the in-process engine, on a synthetic region of three counties."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from typer.testing import CliRunner
+
+from planner.cli import app
+from planner.coverage import annotate_villages, county_of
+from planner.distributed import compute_levels_dask, dask_client, halo_m
+from planner.errors import PlannerError
+from planner.layers import load_layers
+from planner.pipeline import compute_levels, run
+from planner.routing import RoadSearch, road_network
+from planner.scenario import LevelSpec, NetworkSettings, load_scenario
+from planner.synth import generate_region, write_region
+
+# Road levels by length and by time, straight-line levels, and a level served by two.
+LEVELS = """
+[levels.county]
+radius_m = 20000
+[levels.township]
+minutes = 15
+mode = "network"
+travel = "drive"
+[levels.village]
+radius_m = 3000
+mode = "network"
+travel = "walk"
+also = ["station"]
+[levels.station]
+radius_m = 1500
+"""
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("region")
+    region = generate_region(
+        villages=500, townships=24, counties=3, seed=5, village_areas=False, road_detail=2.0
+    )
+    path = write_region(region, folder)
+    text = path.read_text(encoding="utf-8")
+    head, _, tail = text.partition("\n[levels.")
+    rest = tail[tail.index("[siting.") :]
+    path.write_text(head + LEVELS + "\n" + rest, encoding="utf-8")
+    return load_scenario(path)
+
+
+@pytest.fixture(scope="module")
+def layers(scenario):
+    return load_layers(scenario)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as c,
+    ):
+        yield c
+
+
+def coverage_columns(villages):
+    ends = ("_center_id", "_dist_m", "_time_min", "_covered", "_road_barrier")
+    return [c for c in villages.columns if c.endswith(ends)]
+
+
+def test_dask_equals_in_process_on_every_column(scenario, layers, client):
+    villages, centers = layers["villages"], layers["centers"]
+    net = road_network(scenario, layers)
+    local = compute_levels(
+        scenario,
+        villages,
+        centers,
+        roads=RoadSearch(net, villages, scenario.network.max_access_m),
+    )
+    spread = compute_levels_dask(
+        scenario,
+        villages,
+        centers,
+        roads=layers["roads"],
+        townships=layers["townships"],
+        client=client,
+    )
+    assert list(spread) == list(local)
+    a = annotate_villages(villages.drop(columns="_row"), local)
+    b = annotate_villages(villages.drop(columns="_row"), spread)
+    columns = coverage_columns(a)
+    assert columns == coverage_columns(b)
+    assert len(columns) == 4 * 3 + 2 * 2  # every level; time and barriers for road levels
+    pd.testing.assert_frame_equal(a[columns], b[columns])
+    for level in local:
+        assert local[level].centers["id"].tolist() == spread[level].centers["id"].tolist()
+
+    # the halo matters: some nearest centers lie in another county, along roads too
+    county = county_of(villages, layers["townships"]).to_numpy()
+    center_county = centers.set_index("id")["county_id"]
+    for level in ("county", "township", "station"):
+        ids = a[f"{level}_center_id"]
+        found = ids.notna().to_numpy()
+        assert (center_county.reindex(ids[found]).to_numpy() != county[found]).any(), level
+
+
+def test_straight_line_gaps_beyond_the_halo_are_exact(scenario, layers, client):
+    """Uncovered villages get their true nearest center even when it lies farther than
+    the halo (checked against a brute-force distance matrix)."""
+    villages, centers = layers["villages"], layers["centers"]
+    station = centers[centers["level"] == "station"].reset_index(drop=True)
+    found = compute_levels_dask(scenario, villages, station, roads=layers["roads"], client=client)
+    res = found["station"]
+    vxy = np.column_stack([villages.geometry.x, villages.geometry.y])
+    cxy = np.column_stack([station.geometry.x, station.geometry.y])
+    d = np.hypot(*(vxy[:, None, :] - cxy[None, :, :]).transpose(2, 0, 1))
+    far = ~res.covered
+    assert far.sum() > 0 and (res.nearest.dist_m[far] > 1500).all()
+    assert np.array_equal(res.nearest.index, d.argmin(axis=1))
+    np.testing.assert_allclose(res.nearest.dist_m, d.min(axis=1), rtol=0, atol=1e-6)
+
+
+def test_halo_covers_every_path_within_the_search_budget():
+    network = NetworkSettings(speeds={"drive": {"motorway": 120}})
+    assert halo_m(LevelSpec(radius_m=900), network) == 900
+    assert halo_m(LevelSpec(radius_m=900, mode="network"), network) == 1800
+    spec = LevelSpec(minutes=10, mode="network", travel="drive")
+    assert halo_m(spec, network) == pytest.approx(2 * 10 / 60 * 120_000)  # fastest: 120 km/h
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(PlannerError, match="cannot connect to the Dask scheduler"):
+        with dask_client("tcp://127.0.0.1:9", timeout_s=0.5):
+            pass
+    with pytest.raises(PlannerError, match=r"cannot connect.*'nonsense'"):
+        with dask_client("nonsense"):
+            pass
+
+
+def test_run_rejects_unknown_engine_and_lone_scheduler(tiny_region):
+    scenario = load_scenario(tiny_region)
+    with pytest.raises(PlannerError, match="engine must be one of inprocess, dask"):
+        run(scenario, engine="spark", write=False)
+    with pytest.raises(PlannerError, match="needs the Dask engine"):
+        run(scenario, scheduler="tcp://127.0.0.1:9", write=False)
+
+
+def test_cli_bad_scheduler_exits_2(tiny_region):
+    command = ["run", str(tiny_region), "--engine", "dask", "--scheduler", "nonsense"]
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "cannot connect to the Dask scheduler at 'nonsense'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not Path(tiny_region.parent / "out").exists()
+
+
+def test_run_with_the_dask_engine_gives_the_in_process_plan(tiny_region, client, monkeypatch):
+    @contextmanager
+    def given_client(scheduler=None):
+        yield client
+
+    monkeypatch.setattr("planner.distributed.dask_client", given_client)
+    scenario = load_scenario(tiny_region)
+    local = run(scenario, write=False)
+    spread = run(scenario, write=False, engine="dask")
+    assert (local.summary["engine"], spread.summary["engine"]) == ("inprocess", "dask")
+    columns = coverage_columns(local.villages)
+    pd.testing.assert_frame_equal(local.villages[columns], spread.villages[columns])
+    assert local.summary["levels"] == spread.summary["levels"]
