@@ -90,8 +90,8 @@ def write_layers(
 ) -> Path:
     """Write every layer in its format and a scenario.toml; return the scenario path.
 
-    ``radii`` gives the service radius in metres of each level in :data:`_LEVEL_MODES`
-    and of new stations (key ``"siting"``). ``national`` writes only the layers of
+    ``radii`` gives the service radius in metres of each level in :data:`_LEVEL_MODES`.
+    ``national`` writes only the layers of
     :data:`NATIONAL_KINDS` and a scenario for province or national runs (see
     :func:`scenario_text`).
     """
@@ -193,11 +193,11 @@ def scenario_text(
     for level, modes in _LEVEL_MODES.items():
         values = {"radius_m": radii[level], **({} if national else modes)}
         lines += ["", f"[levels.{level}]", *(f"{k} = {_toml(v)}" for k, v in values.items())]
-    lines += ["", *(_NATIONAL_STEPS if national else _county_steps(radii["siting"]))]
+    lines += ["", *(_NATIONAL_STEPS if national else _county_steps())]
     return "\n".join(lines) + "\n"
 
 
-def _county_steps(siting_radius: int) -> list[str]:
+def _county_steps() -> list[str]:
     """Siting, grids and outputs of a county scenario."""
     return [
         "[siting.subcenters]",
@@ -205,7 +205,6 @@ def _county_steps(siting_radius: int) -> list[str]:
         "",
         "[siting.stations]",
         "budget = 15",
-        f"radius_m = {siting_radius}",
         "",
         "[grids]",
         "households_per_grid = 60",

@@ -71,12 +71,6 @@ def _cover(cost: sp.csr_matrix) -> sp.csr_matrix:
     return cover
 
 
-def _radius(spec: LevelSpec, override: float | None) -> LevelSpec:
-    if override is None:
-        return spec
-    return spec.model_copy(update={"radius_m": override, "minutes": None})
-
-
 def _candidate_points(
     kind: str, layers: LayerSet, grids: gpd.GeoDataFrame | None
 ) -> gpd.GeoDataFrame:
@@ -278,6 +272,9 @@ def propose(
 ) -> SitingOutcome:
     """Sub-centers first (township level), then stations (village level) on what remains.
 
+    Candidates serve with the radius of the level they are sited for, the same radius the
+    coverage and the after-coverage use, so a proposal's gain is what ``after`` counts.
+
     Existing centers are fixed; each proposal carries ``rank``,
     ``new_population_covered`` and a ``reason`` in the scenario's language.
     """
@@ -294,7 +291,7 @@ def propose(
     ):
         existing = centers_serving(centers, scenario.also_levels("township"))
         seats = _open_seats(layers, existing)
-        spec = _radius(scenario.levels["township"], settings.subcenters.radius_m)
+        spec = scenario.levels["township"]
         p = len(seats) if settings.subcenters.max_count is None else settings.subcenters.max_count
         if len(seats) and p:
             result, cost, weights = _solve(
@@ -327,7 +324,7 @@ def propose(
     if settings.stations.enabled and station_level in scenario.levels:
         stations = settings.stations
         existing = centers_serving(centers, scenario.also_levels(station_level))
-        spec = _radius(scenario.levels[station_level], stations.radius_m)
+        spec = scenario.levels[station_level]
         candidates = _candidate_points(stations.candidates, layers, grids)
         p = stations.budget
         if p is None and stations.target_coverage is None:

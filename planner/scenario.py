@@ -127,7 +127,6 @@ class SubcenterSiting(_Strict):
 
     enabled: bool = True
     max_count: Annotated[int, Field(ge=0)] | None = None
-    radius_m: Positive | None = None
 
 
 class StationSiting(_Strict):
@@ -136,7 +135,6 @@ class StationSiting(_Strict):
     enabled: bool = True
     budget: Annotated[int, Field(ge=0)] | None = None
     target_coverage: Annotated[float, Field(gt=0, le=1)] | None = None
-    radius_m: Positive | None = None
     candidates: Literal["villages", "candidates", "grids"] = "villages"
     capacity: Positive | None = None
     curve_max: Annotated[int, Field(ge=0)] | None = None

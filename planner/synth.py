@@ -247,7 +247,6 @@ def _scenario_radii(region: Region) -> dict[str, int]:
     City, county and township radii are a little above the radius of a disc of the
     average unit's area (about 80–95 % of the population covered on the default
     density); village and station radii follow the typical spacing of villages.
-    The key ``"siting"`` is the radius of new stations.
     """
     area = float(region.townships.to_crs(SYNTH_CRS).area.sum())
     rural = max(int((~region.villages["urban"].astype(bool)).sum()), 1)
@@ -262,7 +261,6 @@ def _scenario_radii(region: Region) -> dict[str, int]:
         "township": disc(len(region.townships), 1.1),
         "village": int(round(1000 * spacing, -1)),
         "station": int(round(1000 * spacing, -1)),
-        "siting": int(round(1500 * spacing, -1)),
     }
 
 

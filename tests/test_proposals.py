@@ -19,11 +19,13 @@ from planner.scenario import LevelSpec, load_scenario
 METRIC = "EPSG:4550"
 
 
-def write(tmp_path: Path, extra: str, frames: dict | None = None) -> Path:
+def write(tmp_path: Path, extra: str, frames: dict | None = None, *,
+          wide_village_level: bool = False) -> Path:
     for kind, frame in (frames or tiny_frames()).items():
         frame.to_file(tmp_path / f"{kind}.gpkg")
     path = tmp_path / "scenario.toml"
-    path.write_text(SCENARIO + extra, encoding="utf-8")
+    text = SCENARIO.replace("[levels.village]\nradius_m = 500", "[levels.village]\nradius_m = 3500")
+    path.write_text((text if wide_village_level else SCENARIO) + extra, encoding="utf-8")
     return path
 
 
@@ -45,7 +47,8 @@ def brute_force_gain(tmp_path: Path, radius: float, k: int) -> float:
 
 @pytest.mark.parametrize("budget", [1, 2, 3])
 def test_stations_match_brute_force(tmp_path, budget):
-    path = write(tmp_path, f"\n[siting.stations]\nbudget = {budget}\nradius_m = 3500\n")
+    path = write(tmp_path, f"\n[siting.stations]\nbudget = {budget}\n",
+                 wide_village_level=True)
     plan = run(load_scenario(path), write=False)
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     assert len(stations) <= budget
