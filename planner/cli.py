@@ -163,6 +163,13 @@ def synth(
     outputs_dir: Annotated[
         str, typer.Option(help="out_dir written into scenario.toml (relative to it).")
     ] = "outputs",
+    national: Annotated[
+        bool,
+        typer.Option(
+            help="Province/national preset: every level by straight line; "
+            "grids, siting, map and report off; no roads."
+        ),
+    ] = False,
 ) -> None:
     """Generate a deterministic synthetic region with a ready scenario.toml."""
     from .synth import generate_region, write_region
@@ -178,7 +185,7 @@ def synth(
         road_detail=road_detail,
         village_areas=village_areas,
     )
-    path = write_region(region, out, formats=formats, outputs_dir=outputs_dir)
+    path = write_region(region, out, formats=formats, outputs_dir=outputs_dir, national=national)
     console.print(f"wrote {out}; run it with: planner run {path}")
 
 
