@@ -145,6 +145,10 @@ def _summary(plan: Plan) -> dict[str, Any]:
         "crs": plan.layers.crs.to_string(),
         "levels": {lvl: level_summary(plan.villages, res) for lvl, res in plan.levels.items()},
         "audit": audit_summary(plan.audit),
+        "rates": {
+            unit: _rate_records(plan.tables[f"coverage_by_{unit}"], f"{unit}_id")
+            for unit in ("county", "township")
+        },
     }
     if plan.compliance is not None:
         from .standards import summarize_compliance
@@ -152,6 +156,25 @@ def _summary(plan: Plan) -> dict[str, Any]:
         plan.tables["compliance_by_township"] = summarize_compliance(plan.compliance, plan.centers)
         summary["compliance"] = _compliance_counts(plan.centers)
     return summary
+
+
+#: Units listed per level in ``summary.json`` ``rates``; beyond it see the CSV tables.
+SUMMARY_MAX_UNITS = 5_000
+
+
+def _rate_records(table: pd.DataFrame, key: str) -> dict[str, Any]:
+    """Coverage rates per unit and level (by population and by village count)."""
+    if table[key].nunique() > SUMMARY_MAX_UNITS:
+        return {
+            "omitted": f"more than {SUMMARY_MAX_UNITS:,} units; see coverage_by_"
+            f"{key.removesuffix('_id')}.csv"
+        }
+    columns = [key, "villages", "villages_covered", "population", "population_covered",
+               "population_rate", "village_rate"]  # fmt: skip
+    return {
+        str(level): group[columns].to_dict(orient="records")
+        for level, group in table.groupby("level", sort=False)
+    }
 
 
 def _after(

@@ -126,3 +126,18 @@ def test_run_checks_standards_when_a_profile_is_chosen(tiny_region):
     # the township center has 900 m² < Yantai's 1,000 m² for townships: a definite failure
     assert by_id.loc["T1", "compliant"] == 0
     assert "1000" in by_id.loc["T1", "compliance_issues"].replace(",", "")
+
+
+def test_summary_rates_per_county_and_township(tiny_region):
+    assert planner("run", str(tiny_region)).returncode == 0
+    out = tiny_region.parent / "out"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    villages = gpd.read_file(out / "coverage.gpkg", layer="villages")
+    for record in summary["rates"]["township"]["village"]:
+        mine = villages[villages["township_id"] == record["township_id"]]
+        covered = mine["village_covered"].astype(bool)
+        assert record["population_covered"] == pytest.approx(mine.loc[covered, "population"].sum())
+        assert record["village_rate"] == pytest.approx(covered.mean())
+    county = summary["rates"]["county"]["township"]
+    assert [r["county_id"] for r in county] == ["150521"]
+    assert county[0]["population"] == pytest.approx(villages["population"].sum())
