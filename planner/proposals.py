@@ -32,6 +32,25 @@ DEFAULT_STATION_BUDGET = 10
 SEAT_MATCH_M = 500.0
 
 
+PROPOSAL_COLUMNS = (
+    "kind",
+    "rank",
+    "level",
+    "site_id",
+    "name",
+    "township_id",
+    "new_population_covered",
+    "new_villages_covered",
+    "reason",
+)
+
+
+def _proposal_rows_empty(crs: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        pd.DataFrame(columns=list(PROPOSAL_COLUMNS)), geometry=gpd.GeoSeries([], crs=crs), crs=crs
+    )
+
+
 @dataclass
 class SitingOutcome:
     """Proposals of both steps, their solver certificates and the station budget curve."""
@@ -184,39 +203,12 @@ def _proposal_rows(
                 "geometry": cand.geometry,
             }
         )
-    columns = [
-        "kind",
-        "rank",
-        "level",
-        "site_id",
-        "name",
-        "township_id",
-        "new_population_covered",
-        "new_villages_covered",
-        "reason",
-        "geometry",
-    ]
+    if not rows:
+        return _proposal_rows_empty(villages.crs)
     return gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=columns), geometry="geometry", crs=villages.crs
-    )
-
-
-PROPOSAL_COLUMNS = (
-    "kind",
-    "rank",
-    "level",
-    "site_id",
-    "name",
-    "township_id",
-    "new_population_covered",
-    "new_villages_covered",
-    "reason",
-)
-
-
-def _proposal_rows_empty(crs: Any) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        pd.DataFrame(columns=list(PROPOSAL_COLUMNS)), geometry=gpd.GeoSeries([], crs=crs), crs=crs
+        pd.DataFrame(rows, columns=[*PROPOSAL_COLUMNS, "geometry"]),
+        geometry="geometry",
+        crs=villages.crs,
     )
 
 
