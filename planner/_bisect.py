@@ -7,6 +7,8 @@ household points carry the index of the piece they lie in.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import shapely
 
@@ -68,14 +70,17 @@ def _drop_points(pt_piece, xy, w, keep_piece):
 
 def _bisect(geoms, k, pts_xy, pts_w, pt_piece):
     """Cut each piece across its long axis, or across its short axis when that gives
-    clearly (10 %) more compact sides, as in a C-shaped village.
+    clearly (10 %) more compact sides, as in a C-shaped village. The two candidate cuts
+    are made in two threads.
 
     Returns the left and right sides and, per point, whether it went left.
     """
     u_long, origin = _long_axis(geoms)
     u_short = _fixed_sense(np.stack([-u_long[:, 1], u_long[:, 0]], axis=1))
-    a = _cut_along(geoms, u_long, origin, k, pts_xy, pts_w, pt_piece)
-    b = _cut_along(geoms, u_short, origin, k, pts_xy, pts_w, pt_piece)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # GEOS overlays run without the GIL
+        across = pool.submit(_cut_along, geoms, u_long, origin, k, pts_xy, pts_w, pt_piece)
+        b = _cut_along(geoms, u_short, origin, k, pts_xy, pts_w, pt_piece)
+        a = across.result()
     better = b[3] > 1.1 * a[3]
     return (
         np.where(better, b[0], a[0]),

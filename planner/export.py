@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -43,6 +44,7 @@ import shutil
 import tempfile
 import unicodedata
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -486,18 +488,164 @@ def write_xlsx(path: str | os.PathLike[str], sheets: Mapping[str, pd.DataFrame])
     column widths follow the content (a CJK character counts as two), between 6 and 60.
     Geometry columns are written as WKT; text longer than an Excel cell holds (32,767
     characters, e.g. the WKT of a detailed polygon) is cut and ends with "…"; time zones
-    are dropped from timestamps.
+    are dropped from timestamps; characters XML cannot hold (control characters other
+    than tab and line breaks) are left out. Missing values and NaN are empty cells,
+    infinities the text ``inf``/``-inf``.
+
+    The workbook (Office Open XML: shared strings, one style for the header and one for
+    date-times) is written directly, about ten times faster than through openpyxl.
     """
     if not sheets:
         raise PlannerError(f"cannot write {path}: no sheets given")
     target = Path(path)
+    titles = _sheet_names(list(sheets))
+    strings: dict[str, int] = {}
+    parts = {
+        f"xl/worksheets/sheet{i}.xml": _sheet_xml(_fit_excel_cells(_plain_table(df)), strings)
+        for i, df in enumerate(sheets.values(), start=1)
+    }
     with atomic_path(target) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for title, df in zip(_sheet_names(list(sheets)), sheets.values(), strict=True):
-                table = _fit_excel_cells(_plain_table(df))
-                table.to_excel(writer, sheet_name=title, index=False)
-                _style_sheet(writer.sheets[title], table)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+            for name, text in _package_parts(titles, strings).items():
+                book.writestr(name, text)
+            for name, text in parts.items():
+                book.writestr(name, text)
     return target
+
+
+_XLSX_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_XLSX_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_XLSX_TYPES = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# cell styles: 0 plain, 1 bold (header), 2 date and time (built-in number format 22)
+_XLSX_STYLES = (
+    f'{_XML_HEAD}<styleSheet xmlns="{_XLSX_MAIN}">'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="22" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
+    "</cellStyles></styleSheet>"
+)
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _xml_text(text: str) -> str:
+    text = _XML_ILLEGAL.sub("", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _package_parts(titles: list[str], strings: dict[str, int]) -> dict[str, str]:
+    """Every part of the workbook but the sheets: content types, relations, workbook,
+    styles and shared strings."""
+    n = len(titles)
+    sheet = f"{_XLSX_TYPES}.worksheet+xml"
+    types = "".join(
+        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{sheet}"/>'
+        for i in range(1, n + 1)
+    )
+    rels = "".join(
+        f'<Relationship Id="rId{i}" Type="{_XLSX_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+        for i in range(1, n + 1)
+    )
+    names = "".join(
+        f'<sheet name="{_xml_text(t).replace(chr(34), "&quot;")}" sheetId="{i}" r:id="rId{i}"/>'
+        for i, t in enumerate(titles, start=1)
+    )
+    shared = "".join(f'<si><t xml:space="preserve">{_xml_text(t)}</t></si>' for t in strings)
+    package = "http://schemas.openxmlformats.org/package/2006"
+    return {
+        "[Content_Types].xml": f'{_XML_HEAD}<Types xmlns="{package}/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{_XLSX_TYPES}.sheet.main+xml"/>'
+        f'<Override PartName="/xl/styles.xml" ContentType="{_XLSX_TYPES}.styles+xml"/>'
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_XLSX_TYPES}.sharedStrings'
+        f'+xml"/>{types}</Types>',
+        "_rels/.rels": f'{_XML_HEAD}<Relationships xmlns="{package}/relationships">'
+        f'<Relationship Id="rId1" Type="{_XLSX_REL}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>",
+        "xl/workbook.xml": f'{_XML_HEAD}<workbook xmlns="{_XLSX_MAIN}" xmlns:r="{_XLSX_REL}">'
+        f"<sheets>{names}</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels": f'{_XML_HEAD}<Relationships xmlns="{package}/'
+        f'relationships">{rels}<Relationship Id="rId{n + 1}" Type="{_XLSX_REL}/styles" '
+        f'Target="styles.xml"/><Relationship Id="rId{n + 2}" Type="{_XLSX_REL}/'
+        'sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        "xl/styles.xml": _XLSX_STYLES,
+        "xl/sharedStrings.xml": f'{_XML_HEAD}<sst xmlns="{_XLSX_MAIN}" count="{len(strings)}" '
+        f'uniqueCount="{len(strings)}">{shared}</sst>',
+    }
+
+
+def _column_letters(i: int) -> str:
+    """Excel column name of the 0-based column ``i``: A … Z, AA, …"""
+    name = ""
+    i += 1
+    while i:
+        i, rest = divmod(i - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _sheet_xml(table: pd.DataFrame, strings: dict[str, int]) -> str:
+    """One worksheet: bold frozen header row, column widths, one row per table row."""
+    letters = [_column_letters(i) for i in range(len(table.columns))]
+    header = "".join(
+        _cell(f"{c}1", str(name), strings, style=1)
+        for c, name in zip(letters, table.columns, strict=True)
+    )
+    columns = [
+        [_cell(f"{c}{r}", v, strings) for r, v in enumerate(table[name].to_numpy(object), 2)]
+        for c, name in zip(letters, table.columns, strict=True)
+    ]
+    rows = "".join(
+        f'<row r="{r}">{"".join(cells)}</row>'
+        for r, cells in enumerate(zip(*columns, strict=True), 2)
+    )
+    widths = "".join(
+        f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
+        for i, w in enumerate(_column_widths(table), start=1)
+    )
+    view = (
+        '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+        'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/>'
+        "</sheetView></sheetViews>"
+    )
+    return (
+        f'{_XML_HEAD}<worksheet xmlns="{_XLSX_MAIN}">{view}'
+        + (f"<cols>{widths}</cols>" if widths else "")
+        + f'<sheetData><row r="1">{header}</row>{rows}</sheetData></worksheet>'
+    )
+
+
+def _cell(ref: str, value: Any, strings: dict[str, int], *, style: int = 0) -> str:
+    """The ``<c>`` element of one value ('' for a missing value: an empty cell)."""
+    s = f' s="{style}"' if style else ""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, int | np.integer):
+        return f'<c r="{ref}"{s}><v>{int(value)}</v></c>'
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return ""
+        if math.isfinite(value):
+            return f'<c r="{ref}"{s}><v>{float(value)!r}</v></c>'
+        value = "inf" if value > 0 else "-inf"
+    elif isinstance(value, datetime.datetime | datetime.date | np.datetime64):
+        stamp = pd.Timestamp(value).tz_localize(None)
+        days = (stamp - _EXCEL_EPOCH) / pd.Timedelta(days=1)
+        return f'<c r="{ref}" s="2"><v>{days!r}</v></c>'
+    text = value if isinstance(value, str) else str(value)
+    index = strings.setdefault(text, len(strings))
+    return f'<c r="{ref}"{s} t="s"><v>{index}</v></c>'
 
 
 def _sheet_names(names: list[str]) -> list[str]:
@@ -544,23 +692,25 @@ def _display_width(value: Any) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _style_sheet(sheet: Any, table: pd.DataFrame) -> None:
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    bold = Font(bold=True)
-    for cell in sheet[1]:
-        cell.font = bold
-    sheet.freeze_panes = "A2"
-    for i, col in enumerate(table.columns, start=1):
+def _column_widths(table: pd.DataFrame) -> list[int]:
+    """Column widths from the header and the first 1,000 values, between 6 and 60."""
+    widths = []
+    for col in table.columns:
         sample = table[col].head(1000).tolist()
         width = max([_display_width(col)] + [_display_width(v) for v in sample])
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 6), 60)
+        widths.append(min(max(width + 2, 6), 60))
+    return widths
 
 
 def write_png(path: str | os.PathLike[str], fig: Any, *, dpi: int = 150) -> Path:
-    """Save a matplotlib figure as PNG, atomically."""
+    """Save a matplotlib figure as PNG, atomically.
+
+    A figure without a layout engine is cropped to its content (``bbox_inches="tight"``);
+    one with a layout engine (constrained or tight layout) already fits its content and
+    is saved as laid out, which spares a second drawing pass.
+    """
     target = Path(path)
+    crop = "tight" if fig.get_layout_engine() is None else None
     with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=crop)
     return target

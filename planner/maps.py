@@ -120,11 +120,15 @@ class _Ctx:
         kind: str,
         styles: list[dict[str, Any]],
         columns: Sequence[str],
+        *,
+        topology: bool = True,
         **extra: Any,
     ) -> dict[str, Any]:
         """Layer spec: geometry (``kind`` circle/icon as points, shape as GeoJSON), titles,
-        popup rows; ``extra`` adds or overrides keys (``s`` style per feature, ``pane``)."""
-        geoms = to_wgs84(frame, simplify_m=self.simplify_m if kind == "shape" else 0.0)
+        popup rows; ``extra`` adds or overrides keys (``s`` style per feature, ``pane``).
+        ``topology=False`` simplifies shapes by plain Douglas-Peucker (see ``to_wgs84``)."""
+        simplify = self.simplify_m if kind == "shape" else 0.0
+        geoms = to_wgs84(frame, simplify_m=simplify, preserve_topology=topology)
         self.bounds.append(geoms.total_bounds)
         labels, rows = popup_rows(frame, columns, self.t)
         g = to_geojson(geoms) if kind == "shape" else to_latlon(geoms)
@@ -248,7 +252,9 @@ def _add_service_areas(ctx: _Ctx, plan: Plan, shown: str | None) -> None:
             spec = ctx.spec(centres, "disc", [style], columns, pane="plannerAreas")
             spec["g"] = [[*xy, r] for xy, r in zip(spec["g"], rows["radius_m"], strict=True)]
         else:
-            spec = ctx.spec(frame, "shape", [style], columns, pane="plannerAreas")
+            # reach polygons have up to hundreds of thousands of vertices: plain
+            # Douglas-Peucker simplifies them over ten times faster
+            spec = ctx.spec(frame, "shape", [style], columns, pane="plannerAreas", topology=False)
         ctx.add(title, spec, size=len(rows), show=level == shown)
         ctx.item("service_areas_all", "area", style, _radius_text(t, plan, level))
 

@@ -154,6 +154,12 @@ class RoadNetwork:
             self._cache[key] = _search.build_base(self, mode, weight)
         return self._cache[key]
 
+    def _chains(self, mode: str) -> _search.Chains:
+        key = ("chains", mode)
+        if key not in self._cache:
+            self._cache[key] = _search.build_chains(self, mode)
+        return self._cache[key]
+
     def _tree(self, mode: str | None) -> tuple[shapely.STRtree, np.ndarray]:
         key = ("tree", mode)
         if key not in self._cache:
@@ -561,15 +567,21 @@ def sites_within(
 
     Notes
     -----
-    One bounded Dijkstra per site (``limit=cutoff``), run in batches so that a batch's
-    dense ``batch × nodes`` distance block stays under ~160 MB. Time is
-    O(S·(V + E_c log V_c)) for S sites, V nodes of the augmented graph and E_c, V_c the
-    edges and nodes within the cutoff of a site; memory O(nnz + batch·V).
+    One bounded Dijkstra per site (``limit=cutoff``), run in batches of nearby sites on
+    the part of the graph a batch can reach: the nodes within the straight-line reach of
+    the cutoff (the cutoff in metres, or in seconds times the mode's top speed) of the
+    box around the batch. Time is O(S·(V_b + E_c log V_c)) for S sites, V_b nodes in a
+    batch's box and E_c, V_c the edges and nodes within the cutoff of a site; memory
+    O(nnz + batch·V_b), a batch's dense block kept under ~160 MB.
     """
     _check_search(cutoff, weight, mode, demand, sites)
     aug = _search.augment(net, mode, weight, sites, [demand])
     walk = _access_cost(net, demand, weight)
-    return _search.pairs_within(aug, walk, cutoff, shape=(len(demand), len(sites)))
+    fastest = float(net.speed_kph(mode).max(initial=0.0)) / 3.6
+    reach = cutoff if weight == "length" else cutoff * fastest
+    return _search.pairs_within(
+        net, aug, walk, cutoff, shape=(len(demand), len(sites)), reach_m=reach
+    )
 
 
 def service_areas(
@@ -586,8 +598,10 @@ def service_areas(
     Every stretch of road within ``cutoff`` goes to its nearest source (whole edges and
     edge parts cut at the remaining budget); a source's reached stretches and its access
     leg are buffered by ``buffer_m`` (each side, round ends drawn with four segments per
-    quarter circle) and united into one shape. The geometry work grows with the road
-    reached: about 5 s for 7,000 km of road in 120,000 stretches.
+    quarter circle) and united into one shape. Stretches are joined along chains of edges
+    first (roads cut at every vertex cost no more than whole ones), and simplified by
+    ``buffer_m / 500`` (the outline moves by at most 0.1 m for 50 m). The geometry work
+    grows with the road reached: about 0.6 s for 6,500 km of road (590,000 vertices).
 
     Returns
     -------
@@ -603,7 +617,11 @@ def service_areas(
     host, start, end, label = _search.reached_parts(
         net, aug, dist, source, cutoff=cutoff, weight=weight, mode=mode
     )
-    parts = _search.substrings(np.asarray(net.edges.geometry.values)[host], start, end)
+    road = np.bincount(label, weights=end - start, minlength=len(sources))
+    length = net.edges["length"].to_numpy(dtype=float)
+    chains = net._chains(mode)
+    chain, start, end, label = _search.chain_runs(chains, length, host, start, end, label)
+    parts = _search.substrings(chains.lines, chain, start, end)
     leg = sources.ok & (_access_cost(net, sources, weight) <= cutoff)
     leg &= np.nan_to_num(sources.access_m) > 0
     legs = shapely.shortest_line(sources.point[leg], sources.on_road[leg])
@@ -613,5 +631,4 @@ def service_areas(
         len(sources),
         buffer_m,
     )
-    road = np.bincount(label, weights=end - start, minlength=len(sources))
     return gpd.GeoDataFrame({"road_m": road}, geometry=shapes, index=sources.index, crs=net.crs)

@@ -430,6 +430,40 @@ def test_xlsx_duplicate_sheet_names(tmp_path):
     assert names == ["a" * 31, "a" * 27 + " (2)", "x_"]
 
 
+def test_xlsx_values_round_trip_through_openpyxl_pandas_and_gdal(tmp_path):
+    stamp = pd.Timestamp("2024-05-01 08:30:15")
+    table = pd.DataFrame(
+        {
+            "text": ["a & b < c > d", "  padded  ", "行\n二", "bell\x07gone", None],
+            "int": np.array([1, -2, 3, 10**12, 0], dtype=np.int64),
+            "float": [0.1, np.nan, 1e-5, np.inf, -np.inf],
+            "flag": pd.array([True, False, None, True, False], dtype="boolean"),
+            "when": [stamp, pd.NaT, stamp, stamp, stamp],
+            "zone": pd.date_range("2024-01-01", periods=5, tz="Asia/Shanghai"),
+            "mixed": [1, "two", 3.5, False, None],
+        }
+    )
+    wide = pd.DataFrame({f"c{i}": [i] for i in range(30)})  # columns past Z: AA, AB, …
+    path = write_xlsx(tmp_path / "t.xlsx", {"t": table, "wide": wide, "empty": table.head(0)})
+    book = load_workbook(path)
+    cells = [[c.value for c in row] for row in book["t"].iter_rows(min_row=2)]
+    assert [r[0] for r in cells] == ["a & b < c > d", "  padded  ", "行\n二", "bellgone", None]
+    assert [r[1] for r in cells] == [1, -2, 3, 10**12, 0]
+    assert [r[2] for r in cells] == [0.1, None, 1e-5, "inf", "-inf"]
+    assert [r[3] for r in cells] == [True, False, None, True, False]
+    assert [r[4] for r in cells] == [stamp.to_pydatetime(), None, *[stamp.to_pydatetime()] * 3]
+    assert cells[0][5] == pd.Timestamp("2024-01-01").to_pydatetime()  # zone dropped
+    assert [r[6] for r in cells] == [1, "two", 3.5, False, None]
+    assert [c.value for c in book["wide"][1]] == list(wide.columns)
+    assert book["wide"]["AD2"].value == 29
+    assert [c.value for c in book["empty"][1]] == list(table.columns)
+    assert book["empty"].max_row == 1
+    back = pd.read_excel(path, sheet_name="wide")
+    pd.testing.assert_frame_equal(back, wide)
+    gdal = pyogrio.read_dataframe(path, layer="t")
+    assert gdal["int"].tolist() == [1, -2, 3, 10**12, 0]
+
+
 def test_write_png(tmp_path):
     from matplotlib.figure import Figure
 
@@ -438,6 +472,21 @@ def test_write_png(tmp_path):
     path = write_png(tmp_path / "p.png", fig)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
+
+
+def test_write_png_crops_only_figures_without_a_layout(tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    sizes = {}
+    for layout in (None, "constrained"):
+        fig = Figure(figsize=(4, 3), layout=layout)
+        fig.add_subplot().plot([0, 1], [0, 1])
+        path = write_png(tmp_path / f"{layout}.png", fig, dpi=50)
+        with Image.open(path) as image:
+            sizes[layout] = image.size
+    assert sizes["constrained"] == (200, 150)  # laid out: saved whole
+    assert sizes[None] != (200, 150)  # cropped to the drawing
 
 
 # ---------------------------------------------------------------------------- real client

@@ -423,15 +423,16 @@ def test_unknown_language_is_refused(plan):
     radius=st.floats(50, 20_000),
     jitter=st.floats(0, 3),
     seed=st.integers(0, 2**16),
+    topology=st.booleans(),
 )
-def test_simplified_outline_stays_within_tolerance(n, radius, jitter, seed):
+def test_simplified_outline_stays_within_tolerance(n, radius, jitter, seed, topology):
     rng = np.random.default_rng(seed)
     angle = np.sort(rng.uniform(0, 2 * np.pi, n))
     r = radius + rng.uniform(-jitter, jitter, n)
     ring = np.column_stack([500_000 + r * np.cos(angle), 4_830_000 + r * np.sin(angle)])
     polygon = shapely.make_valid(shapely.Polygon(ring))
     frame = gpd.GeoDataFrame(geometry=[polygon], crs=WORK_CRS)
-    (shown,) = to_geojson(to_wgs84(frame, simplify_m=5.0))
+    (shown,) = to_geojson(to_wgs84(frame, simplify_m=5.0, preserve_topology=topology))
     coords = np.array(shapely.get_coordinates(shapely.from_geojson(json.dumps(shown))))
     assert np.array_equal(coords, coords.round(6))  # at most 6 decimals
     back = gpd.GeoSeries([shapely.from_geojson(json.dumps(shown))], crs=4326).to_crs(WORK_CRS)
@@ -441,6 +442,31 @@ def test_simplified_outline_stays_within_tolerance(n, radius, jitter, seed):
     # neighbours are simplified (then up to twice the tolerance); plus rounding.
     assert shapely.distance(original, back.iloc[0].boundary).max() <= 2 * 5.0 + 0.3
     assert len(coords) <= len(shapely.get_coordinates(polygon))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12))
+def test_geojson_of_polygons_equals_geos_text(seed, n):
+    rng = np.random.default_rng(seed)
+    shapes = []
+    for _ in range(n):
+        x, y = rng.uniform(121, 123), rng.uniform(43, 45)
+        outer = box(x, y, x + rng.uniform(1e-4, 0.1), y + rng.uniform(1e-4, 0.1))
+        hole = outer.centroid.buffer(rng.uniform(1e-6, 1e-5), quad_segs=rng.integers(1, 9))
+        kind = rng.integers(5)
+        shapes.append(
+            [
+                outer,
+                outer.difference(hole),
+                shapely.MultiPolygon([outer, box(x - 1, y - 1, x - 0.5, y - 0.5)]),
+                shapely.Polygon(),
+                shapely.LineString([(x, y), (x + 1e-3, y + 2e-3)]),
+            ][kind]
+        )
+    geoms = gpd.GeoSeries(shapes, crs=4326)
+    rounded = shapely.transform(geoms.to_numpy(), lambda xy: np.round(xy, 6))
+    want = [json.loads(text) for text in shapely.to_geojson(rounded)]
+    assert json.dumps(to_geojson(geoms)) == json.dumps(want)
 
 
 # ------------------------------------------------------------------------- demo size

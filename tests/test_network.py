@@ -19,7 +19,9 @@ import shapely
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial import Delaunay, QhullError
+from shapely.ops import substring
 
+from planner import _search
 from planner.errors import PlannerError
 from planner.network import (
     DEFAULT_SPEEDS,
@@ -419,6 +421,159 @@ def test_node_costs_sites_within_and_areas_match_networkx(case):
     assert areas.index.equals(sites.index)
     assert areas.geometry.is_empty[~sites.ok].all()
     assert not areas.geometry.is_empty[areas["road_m"] > 0].any()
+
+
+def cut_at_vertices(lines: gpd.GeoDataFrame, step: float) -> gpd.GeoDataFrame:
+    """Lines with extra vertices every ``step`` metres, cut into single segments."""
+    dense = shapely.segmentize(lines.geometry.to_numpy(), step)
+    xy, which = shapely.get_coordinates(dense, return_index=True)
+    first = np.flatnonzero(which[1:] == which[:-1])
+    pieces = shapely.linestrings(np.stack([xy[first], xy[first + 1]], axis=1))
+    table = pd.DataFrame(lines.drop(columns="geometry")).iloc[which[first]]
+    return frame(pieces, **{c: table[c].to_numpy() for c in table.columns})
+
+
+@SETTINGS
+@given(case=planar_cases(), step=st.floats(30, 400))
+def test_chains_string_edges_end_to_end(case, step):
+    net = build_network(cut_at_vertices(case["lines"], step), min_component_nodes=1)
+    mode = case["mode"]
+    chains = _search.build_chains(net, mode)
+    usable = net.speed_kph(mode) > 0
+    assert ((chains.chain >= 0) == usable).all()
+    length = net.edges["length"].to_numpy()
+    geoms = net.edges.geometry.to_numpy()
+    for e in np.flatnonzero(usable):
+        begin = chains.start[e]
+        piece = substring(chains.lines[chains.chain[e]], begin, begin + length[e])
+        edge = geoms[e].reverse() if chains.reverse[e] else geoms[e]
+        assert shapely.hausdorff_distance(piece, edge) < 1e-6
+        assert shapely.distance(shapely.get_point(piece, 0), shapely.get_point(edge, 0)) < 1e-6
+    np.testing.assert_allclose(
+        shapely.length(chains.lines), np.bincount(chains.chain[usable], weights=length[usable])
+    )
+    # chains pass through every node where exactly two usable edges meet, and end elsewhere
+    u, v = net.edges["u"].to_numpy()[usable], net.edges["v"].to_numpy()[usable]
+    deg = np.bincount(np.r_[u, v], minlength=net.n_nodes)
+    ends = np.r_[u, v]
+    chain = np.r_[chains.chain[usable], chains.chain[usable]]
+    two = deg[ends] == 2
+    for node in np.unique(ends[two]):
+        assert len(set(chain[ends == node])) == 1
+    for k, ring in enumerate(chains.lines):
+        first, last = shapely.get_point(ring, 0), shapely.get_point(ring, -1)
+        if not shapely.equals(first, last):
+            at = [
+                np.flatnonzero((net.node_xy == shapely.get_coordinates(p)).all(1))
+                for p in (first, last)
+            ]
+            assert all(len(a) and deg[a[0]] != 2 for a in at), k
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 6),
+    k=st.integers(1, 30),
+    at_vertex=st.floats(0, 1),
+)
+def test_substrings_match_shapely(seed, n, k, at_vertex):
+    rng = np.random.default_rng(seed)
+    lines = np.array(
+        [line(*np.cumsum(rng.normal(0, 10, (rng.integers(2, 9), 2)), axis=0)) for _ in range(n)]
+    )
+    which = rng.integers(0, n, k)
+    total = shapely.length(lines)[which]
+    start = rng.uniform(0, 1, k) * total
+    end = start + rng.uniform(0, 1, k) * (total - start)
+    for i in np.flatnonzero(rng.random(k) < at_vertex):  # ends exactly at vertices
+        xy = shapely.get_coordinates(lines[which[i]])
+        along = np.r_[0, np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]
+        start[i], end[i] = np.sort(rng.choice(along, 2))
+    got = _search.substrings(lines, which, start, end)
+    for part, w, a, b in zip(got, which, start, end, strict=True):
+        want = substring(lines[w], a, b)
+        assert shapely.hausdorff_distance(part, want) < 1e-6
+        assert part.length == pytest.approx(b - a, abs=1e-6)
+        head = shapely.get_coordinates(part)[0]
+        assert np.allclose(head, shapely.get_coordinates(lines[w].interpolate(a))[0], atol=1e-6)
+
+
+@SETTINGS
+@given(case=planar_cases(), step=st.floats(30, 400), buffer=st.floats(2, 60))
+def test_service_areas_are_the_buffered_reached_road(case, step, buffer):
+    weight, mode, cutoff = case["weight"], case["mode"], case["cutoff"]
+    if weight == "time":
+        cutoff /= 3.0
+    net = build_network(cut_at_vertices(case["lines"], step), min_component_nodes=1)
+    sites = snap(net, points(case["sources"]), mode=mode)
+    areas = service_areas(net, sites, cutoff=cutoff, weight=weight, mode=mode, buffer_m=buffer)
+    # the reached stretches (their length is checked against networkx above), each cut
+    # from its own edge, plus the access legs: buffered one by one and united
+    aug = _search.augment(net, mode, weight, sites, [])
+    dist, _, source = _search.search(aug, cutoff)
+    host, a, b, label = _search.reached_parts(
+        net, aug, dist, source, cutoff=cutoff, weight=weight, mode=mode
+    )
+    geoms = net.edges.geometry.to_numpy()
+    walk = sites.access_m if weight == "length" else sites.access_m / WALK_MPS
+    # GEOS draws a round join of angle θ with round(θ / 22.5°) chords (up to 33.75° each,
+    # which cut up to 4.3 % of the buffer) and simplifies its input by up to 1 % of it;
+    # the reached road is simplified by 0.2 % of it
+    tolerance = 0.06 * buffer
+    for k in range(len(sites)):
+        mine = label == k
+        parts = [
+            substring(geoms[h], s, e) for h, s, e in zip(host[mine], a[mine], b[mine], strict=True)
+        ]
+        if sites.ok[k] and walk[k] <= cutoff and sites.access_m[k] > 0:
+            parts.append(line(sites.point[k].coords[0], sites.on_road[k].coords[0]))
+        got = areas.geometry.iloc[k]
+        if not parts:
+            assert got.is_empty
+            continue
+        want = shapely.union_all(shapely.buffer(np.array(parts), buffer, quad_segs=4))
+        assert shapely.difference(got, want.buffer(tolerance)).area < 1e-6 * want.area + 1e-9
+        assert shapely.difference(want, got.buffer(tolerance)).area < 1e-6 * want.area + 1e-9
+
+
+@pytest.mark.parametrize("weight", ["length", "time"])
+def test_sites_within_in_many_small_batches_matches_networkx(monkeypatch, weight):
+    rng = np.random.default_rng(7)
+    side, spacing = 16, 100.0
+    grid = np.stack(np.meshgrid(np.arange(side), np.arange(side)), -1) * spacing
+    grid = grid + rng.uniform(-20, 20, grid.shape)
+    across = [line(grid[i, j], grid[i, j + 1]) for i in range(side) for j in range(side - 1)]
+    down = [line(grid[i, j], grid[i + 1, j]) for i in range(side - 1) for j in range(side)]
+    lines = across + down
+    net = build_network(
+        frame(lines, highway=rng.choice(CLASSES[:2], len(lines))), min_component_nodes=1
+    )
+    extent = (side - 1) * spacing
+    sites = snap(net, points(rng.uniform(0, extent, (40, 2)).tolist()))
+    demand = snap(net, points(rng.uniform(0, extent, (150, 2)).tolist()))
+    cutoff = 350.0 if weight == "length" else 350.0 / WALK_MPS
+    whole = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
+    monkeypatch.setattr(_search, "_BATCH", 6)  # many batches, each on its own part
+    small = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
+    monkeypatch.setattr(_search, "CHUNK_CELLS", 50)  # batches halve down to single sites
+    single = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
+    graph, _ = reference_nearest(net, sites, demand, cutoff=cutoff, weight=weight, mode="walk")
+    expected = {}
+    for k in range(len(sites)):
+        if not graph.has_node(("a", k)):
+            continue
+        reach = nx.single_source_dijkstra_path_length(graph, ("a", k), cutoff=cutoff, weight="w")
+        for j in range(len(demand)):
+            if (1, j) in reach and reach[(1, j)] + access(demand, j, weight) <= cutoff:
+                expected[j, k] = reach[(1, j)] + access(demand, j, weight)
+    assert 50 < len(expected) < len(sites) * len(demand) / 4
+    for matrix in (whole, small, single):
+        coo = matrix.tocoo()
+        got = {(int(r), int(c)): v for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)}
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, abs=1e-6)
 
 
 def test_same_edge_direct_path_and_oneway():
