@@ -134,7 +134,6 @@ def test_tour(tmp_path):
 # ---------------------------------------------------------------------------- 02 what if
 
 
-@pytest.mark.slow
 def test_what_if(tmp_path):
     nb = execute("02_what_if", tmp_path)
     assert_clean(nb)
@@ -155,7 +154,6 @@ def test_what_if(tmp_path):
 # ---------------------------------------------------------------------------- 03 grids
 
 
-@pytest.mark.slow
 def test_grids(tmp_path):
     nb = execute("03_grids", tmp_path)
     assert_clean(nb)
@@ -210,7 +208,6 @@ def check_own_data(nb: nbformat.NotebookNode, out: Path, *, located: int, source
     assert head["county_audit"]["ok"] == 1
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (ADCODE / "adcode_2016" / "150521.csv").is_file(), reason="no adcode data")
 def test_own_data_from_adcode(tmp_path):
     nb = execute("04_your_own_data", tmp_path)
@@ -218,7 +215,6 @@ def test_own_data_from_adcode(tmp_path):
     assert headline(nb)["villages_in_ledger"] == 555
 
 
-@pytest.mark.slow
 def test_own_data_from_demo(tmp_path):
     nb = execute("04_your_own_data", tmp_path, PLANNER_CN_ADMIN=str(tmp_path / "absent"))
     located = int(demo_ledger()["编码"].astype(str).str.startswith("150521").sum())
