@@ -53,6 +53,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/coverage.py
 	$(BIN)/python benchmarks/siting.py
+	$(BIN)/python benchmarks/county.py
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv

@@ -127,15 +127,25 @@ class _Collector:
         return self.problems
 
 
+def _float_codes(values: pd.Series) -> pd.Series:
+    """Float cells as code text: whole numbers without ``.0`` (``-0.0`` → ``"0"``)."""
+    number = values.to_numpy(dtype=float, na_value=np.nan)
+    whole = np.isfinite(number) & (number == np.round(number)) & (np.abs(number) < 2**53)
+    digits = np.where(whole, number, 0).astype(np.int64).astype(str)
+    text = np.where(whole, digits, number.astype(str))
+    return pd.Series(text, index=values.index, dtype=object).where(~np.isnan(number))
+
+
 def _as_code(values: pd.Series) -> pd.Series:
     """Identifier cells as text: ``150521100001.0`` and ``150521100001`` both become
     ``"150521100001"``; blanks become missing."""
     if pd.api.types.is_float_dtype(values.dtype):
-        number = values.to_numpy(dtype=float, na_value=np.nan)
-        whole = np.isfinite(number) & (number == np.round(number)) & (np.abs(number) < 2**53)
-        digits = np.where(whole, number, 0).astype(np.int64).astype(str)
-        text = np.where(whole, digits, number.astype(str))
-        values = pd.Series(text, index=values.index).where(~np.isnan(number))
+        values = _float_codes(values)
+    elif values.dtype == object:
+        floats = np.fromiter((isinstance(v, float) for v in values), bool, len(values))
+        if floats.any():
+            values = values.copy()
+            values[floats] = _float_codes(values[floats].astype(float))
     text = values.astype("string").str.strip()
     text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
     return text.mask(text == "")
