@@ -49,9 +49,9 @@ from .coverage import (
     nearest_points,
 )
 from .errors import PlannerError
-from .network import DEFAULT_SPEEDS, Snap, build_network
+from .network import DEFAULT_SPEEDS, Snap
 from .progress import log, progress
-from .routing import RoadSearch
+from .routing import RoadSearch, network_of
 from .scenario import LevelSpec, NetworkSettings, Scenario
 
 if TYPE_CHECKING:
@@ -183,12 +183,7 @@ def _road_search(
     if part.roads is None or part.roads.empty:
         return None
     try:
-        net = build_network(
-            part.roads,
-            tolerance_m=settings.network.tolerance_m,
-            min_component_nodes=settings.network.min_component_nodes,
-            speeds=settings.network.speeds or None,
-        )
+        net = network_of(part.roads, settings.network)
     except PlannerError:  # nothing routable near this county
         return None
     return _PartitionRoads(net, villages, settings.network.max_access_m)

@@ -35,7 +35,7 @@ from .errors import PlannerError
 from .layers import LayerSet, load_layers
 from .progress import log, progress
 from .proposals import SitingOutcome, propose, with_proposals
-from .routing import RoadSearch, road_network
+from .routing import RoadSearch, network_of, road_network
 from .scenario import Scenario
 
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
@@ -485,16 +485,8 @@ def plan_inspection(
     cost = None
     if "roads" in layers:
         from .inspection import road_cost
-        from .network import build_network
 
-        settings = scenario.network
-        net = build_network(
-            layers["roads"].drop(columns="_row", errors="ignore"),
-            tolerance_m=settings.tolerance_m,
-            min_component_nodes=settings.min_component_nodes,
-            speeds=settings.speeds or None,
-        )
-        cost = road_cost(net, mode="drive")
+        cost = road_cost(network_of(layers["roads"], scenario.network), mode="drive")
     stops, route = inspection_round(centers, sample, seed=seed, cost=cost)
     folder = out_dir or scenario.out_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,20 +12,24 @@ from .coverage import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
 from .layers import LayerSet
 from .network import RoadNetwork, Snap, build_network, nearest_facility, service_areas, snap
 from .progress import log
-from .scenario import LevelSpec, Scenario
+from .scenario import LevelSpec, NetworkSettings, Scenario
+
+
+def network_of(roads: gpd.GeoDataFrame, settings: NetworkSettings) -> RoadNetwork:
+    """Road lines (canonical layer) as a network, with the scenario's ``[network]``."""
+    return build_network(
+        roads.drop(columns="_row", errors="ignore"),
+        tolerance_m=settings.tolerance_m,
+        min_component_nodes=settings.min_component_nodes,
+        speeds=settings.speeds or None,
+    )
 
 
 def road_network(scenario: Scenario, layers: LayerSet) -> RoadNetwork | None:
     """The routable network when a level uses road distances, else ``None``."""
     if not any(spec.mode == "network" for spec in scenario.levels.values()):
         return None
-    settings = scenario.network
-    net = build_network(
-        layers["roads"].drop(columns="_row", errors="ignore"),
-        tolerance_m=settings.tolerance_m,
-        min_component_nodes=settings.min_component_nodes,
-        speeds=settings.speeds or None,
-    )
+    net = network_of(layers["roads"], scenario.network)
     report = net.report
     log(
         f"road network: {net.n_nodes:,} nodes, {len(net.edges):,} edges"
