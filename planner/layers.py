@@ -287,8 +287,11 @@ def _coerce_columns(
     return frame
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, spec: LayerSpec, out: _Collector) -> gpd.GeoDataFrame | None:
-    """Remove GCJ-02/BD-09 offsets when declared and return the layer in WGS84."""
+def _remove_offsets(
+    frame: gpd.GeoDataFrame, spec: LayerSpec, out: _Collector
+) -> gpd.GeoDataFrame | None:
+    """Remove GCJ-02/BD-09 offsets when declared (the layer comes back in WGS84); any
+    other layer keeps its own CRS, so it is reprojected once, into the working CRS."""
     coords = spec.coords
     if coords in ("gcj02", "bd09"):
         if not frame.crs.is_geographic:
@@ -300,7 +303,7 @@ def _to_wgs84(frame: gpd.GeoDataFrame, spec: LayerSpec, out: _Collector) -> gpd.
             )
             return None
         return crs_mod.to_wgs84(frame.to_crs("EPSG:4326"), coords)
-    return frame.to_crs("EPSG:4326")
+    return frame
 
 
 def _assign_crs(
@@ -429,8 +432,8 @@ def _check_lonlat(
     pts = frame.geometry.values
     ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
     x, y = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
-    reps = shapely.point_on_surface(pts[ok]) if frame.geom_type.ne("Point").any() else pts[ok]
-    x[ok], y[ok] = shapely.get_x(reps), shapely.get_y(reps)
+    box = shapely.bounds(pts[ok])  # a point's box is the point itself
+    x[ok], y[ok] = (box[:, 0] + box[:, 2]) / 2, (box[:, 1] + box[:, 3]) / 2
     swapped = ok & crs_mod.looks_swapped_lonlat(x, y)
     out_of_range = ok & ~swapped & crs_mod.out_of_range_lonlat(x, y)
     where = raw.lon_column or "geometry"
@@ -467,7 +470,7 @@ def _lonlat_text(x: np.ndarray, y: np.ndarray, masks: list[np.ndarray]) -> pd.Se
 def read_layer(
     kind: str, spec: LayerSpec, scenario: Scenario
 ) -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
-    """Read one layer and normalise it to WGS84 with canonical columns.
+    """Read one layer with canonical columns, GCJ-02/BD-09 offsets removed.
 
     Returns the frame (``None`` when it cannot be used at all) and the problems found.
     """
@@ -492,7 +495,7 @@ def read_layer(
         return None, out.finish()
     bad = _check_lonlat(frame, raw, rows, out)
     frame.loc[bad, frame.geometry.name] = None
-    frame = _to_wgs84(frame, spec, out)
+    frame = _remove_offsets(frame, spec, out)
     if frame is None:
         return None, out.finish()
     frame = _check_geometry(frame, schema, raw, rows, out)
@@ -634,7 +637,8 @@ def _working_crs(scenario: Scenario, frames: dict[str, gpd.GeoDataFrame]) -> pyp
         (frames[k] for k in ("villages", "townships", "centers") if k in frames),
         next(iter(frames.values())),
     )
-    pts = shapely.point_on_surface(anchor.geometry.dropna().values)
+    pts = gpd.GeoSeries(shapely.point_on_surface(anchor.geometry.dropna().values), crs=anchor.crs)
+    pts = pts.to_crs("EPSG:4326").values
     return crs_mod.working_crs(scenario.scenario.crs, shapely.get_x(pts), shapely.get_y(pts))
 
 

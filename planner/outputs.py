@@ -111,12 +111,16 @@ def write_grids(
     if grids is None or grids.empty:
         return {}
     written = {}
+    reprojected: dict[Any, gpd.GeoDataFrame] = {}  # once per output CRS, not per format
     for fmt in outputs.formats:
+        crs = FORMATS[fmt].crs or outputs.crs
+        if crs not in reprojected:
+            reprojected[crs] = _for_output(grids).to_crs(crs)
         paths = write_vector(
-            _for_output(grids),
+            reprojected[crs],
             out_dir / f"grids{FORMATS[fmt].suffix}",
             fmt=fmt,
-            crs=outputs.crs,
+            crs=crs,
             encoding=outputs.shp_encoding,
         )
         written[f"grids_{fmt}"] = paths[0]
