@@ -114,3 +114,56 @@ def check_count(p: object, m: int, fixed_mask: np.ndarray, name: str = "p") -> N
     free = m - int(fixed_mask.sum())
     if p > free:
         raise PlannerError(f"{name}={p} new sites requested but only {free} candidate(s) are free")
+
+
+def check_min_open(
+    min_open: object, m: int, fixed_mask: np.ndarray, p: int
+) -> list[tuple[np.ndarray, int]]:
+    """Groups of sites with a minimum of open sites each, as (free sites, still needed).
+
+    ``min_open`` is a sequence of ``(sites, count)`` pairs over disjoint groups of sites;
+    fixed sites of a group count towards its ``count``. Only groups that still need new
+    sites are returned.
+
+    Raises
+    ------
+    PlannerError
+        For malformed groups, overlapping groups, or minimums that ``p`` new sites (or
+        the group's free sites) cannot meet.
+    """
+    if min_open is None:
+        return []
+    seen = np.zeros(m, dtype=bool)
+    groups = []
+    for i, item in enumerate(min_open):  # type: ignore[attr-defined]
+        try:
+            sites, count = item
+        except (TypeError, ValueError):
+            raise PlannerError(
+                f"min_open[{i}] must be a (sites, count) pair, got {item!r}"
+            ) from None
+        mask = check_fixed(sites, m)
+        if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 0:
+            raise PlannerError(
+                f"min_open[{i}]: count must be a non-negative integer, got {count!r}"
+            )
+        if (mask & seen).any():
+            raise PlannerError(
+                f"min_open[{i}] shares sites with an earlier group; groups must be disjoint"
+            )
+        seen |= mask
+        free = np.flatnonzero(mask & ~fixed_mask)
+        need = int(count) - int((mask & fixed_mask).sum())
+        if need > free.size:
+            raise PlannerError(
+                f"min_open[{i}] asks for {count} open site(s) but the group has only "
+                f"{int(mask.sum())} site(s)"
+            )
+        if need > 0:
+            groups.append((free, need))
+    required = sum(need for _, need in groups)
+    if required > p:
+        raise PlannerError(
+            f"the minimums need {required} new site(s) but p={p}; raise p or lower the minimums"
+        )
+    return groups

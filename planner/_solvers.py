@@ -102,26 +102,31 @@ def solve_mclp(
     time_limit: float,
     mip_gap: float,
     relax: bool = False,
+    at_least: tuple[sp.csr_array, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, MipOutcome] | None:
     """Reduced MCLP: ``max Σ w_g y_g`` s.t. ``y_g ≤ Σ_j a_gj x_j``, ``Σ x ≤ p``.
 
     ``y`` is continuous in [0, 1] (integral at any optimum with binary ``x``).
-    ``start`` is the open mask of a heuristic solution. Returns the site values (the open
-    mask, or with ``relax`` the LP-relaxation values, solved by primal simplex, which is
-    much faster than dual simplex on this model) and the outcome; ``None`` if the LP ran
-    out of time.
+    ``start`` is the open mask of a heuristic solution. ``at_least = (G, need)`` adds
+    the rows ``Σ_j G_ij x_j ≥ need_i`` (a minimum of open sites per group of sites).
+    Returns the site values (the open mask, or with ``relax`` the LP-relaxation values,
+    solved by primal simplex, which is much faster than dual simplex on this model) and
+    the outcome; ``None`` if the LP ran out of time or the model is infeasible.
     """
     n_groups, n_sites = a.shape
-    matrix = sp.block_array(
-        [[-a, sp.eye_array(n_groups)], [sp.csr_array(np.ones((1, n_sites))), None]]
-    )
+    blocks = [[-a, sp.eye_array(n_groups)], [sp.csr_array(np.ones((1, n_sites))), None]]
+    lower, upper = np.full(n_groups + 1, -np.inf), np.concatenate((np.zeros(n_groups), [p]))
+    if at_least is not None:
+        blocks.append([at_least[0], None])
+        lower = np.concatenate((lower, at_least[1]))
+        upper = np.concatenate((upper, np.full(at_least[1].size, np.inf)))
     x0 = np.zeros(n_sites) if start is None else start.astype(float)
     outcome = run_highs(
-        matrix,
+        sp.block_array(blocks),
         cost=np.concatenate((np.zeros(n_sites), weights)),
         col_upper=np.ones(n_sites + n_groups),
-        row_lower=np.full(n_groups + 1, -np.inf),
-        row_upper=np.concatenate((np.zeros(n_groups), [p])),
+        row_lower=lower,
+        row_upper=upper,
         integer=(np.arange(n_sites + n_groups) < n_sites) & (not relax),
         maximize=True,
         time_limit=time_limit,
@@ -133,7 +138,8 @@ def solve_mclp(
         if outcome is None or outcome.status != "optimal":
             return None
         return outcome.values[:n_sites], outcome
-    assert outcome is not None  # x = 0 is always feasible
+    if outcome is None:  # only with at_least: x = 0 is feasible otherwise
+        return None
     return outcome.values[:n_sites] > 0.5, outcome
 
 
@@ -147,14 +153,16 @@ def solve_capacitated_mclp(
     start: np.ndarray,
     time_limit: float,
     mip_gap: float,
-) -> tuple[np.ndarray, np.ndarray, MipOutcome]:
+    at_least: tuple[sp.csr_array, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, MipOutcome] | None:
     """MCLP where site ``j`` serves at most ``capacity[j]`` weight.
 
     Variables: ``x_j`` (open) and ``z_e ∈ [0, 1]``, the share of group ``g`` served by
     site ``j`` for each within-radius pair ``e = (g, j)`` only. Rows: ``Σ_j z_gj ≤ 1``,
     ``Σ_g w_g z_gj ≤ capacity_j x_j``, ``z_gj ≤ x_j`` and ``Σ_{j not fixed} x_j ≤ p``;
-    fixed sites are forced open. Returns the open mask, the share of every pair (CSR
-    order of ``a``) and the outcome.
+    fixed sites are forced open; ``at_least`` as in :func:`solve_mclp`. Returns the open
+    mask, the share of every pair (CSR order of ``a``) and the outcome (``None`` when
+    the minimums cannot be met).
     """
     n_groups, n_sites = a.shape
     n_pairs = a.nnz
@@ -171,14 +179,21 @@ def solve_capacitated_mclp(
     vals = np.concatenate((np.ones(n_pairs), weights[g_e], -np.where(finite, capacity, 0.0),
                            np.ones(n_pairs), -np.ones(n_pairs), np.ones(free.size)))  # fmt: skip
     matrix = sp.coo_array((vals, (rows, cols)), shape=(r_card + 1, n_sites + n_pairs))
+    row_lower = np.full(r_card + 1, -np.inf)
     row_upper = np.concatenate((np.ones(n_groups), np.where(finite, 0.0, np.inf),
                                 np.zeros(n_pairs), [p]))  # fmt: skip
+    if at_least is not None:
+        matrix = sp.block_array(
+            [[matrix], [sp.hstack((at_least[0], sp.csr_array((at_least[0].shape[0], n_pairs))))]]
+        )
+        row_lower = np.concatenate((row_lower, at_least[1]))
+        row_upper = np.concatenate((row_upper, np.full(at_least[1].size, np.inf)))
     outcome = run_highs(
         matrix,
         cost=np.concatenate((np.zeros(n_sites), weights[g_e])),
         col_lower=np.concatenate((fixed.astype(float), np.zeros(n_pairs))),
         col_upper=np.ones(n_sites + n_pairs),
-        row_lower=np.full(r_card + 1, -np.inf),
+        row_lower=row_lower,
         row_upper=row_upper,
         integer=np.arange(n_sites + n_pairs) < n_sites,
         maximize=True,
@@ -186,7 +201,8 @@ def solve_capacitated_mclp(
         mip_gap=mip_gap,
         start=np.concatenate(((start | fixed).astype(float), np.zeros(n_pairs))),
     )
-    assert outcome is not None  # z = 0 is always feasible
+    if outcome is None:  # only with at_least: z = 0 is feasible otherwise
+        return None
     return outcome.values[:n_sites] > 0.5, np.clip(outcome.values[n_sites:], 0, 1), outcome
 
 

@@ -66,6 +66,66 @@ def solve_mclp_reduced(
     return sites, bound, status, "heuristic"
 
 
+def solve_mclp_min_open(
+    a: sp.csr_array,
+    gw: np.ndarray,
+    k: int,
+    at_least: tuple[sp.csr_array, np.ndarray],
+    deadline: float,
+    mip_gap: float,
+    use_mip: bool,
+) -> tuple[np.ndarray, float, str, str]:
+    """Reduced MCLP with a minimum of open sites per group (rows of ``at_least``).
+
+    A greedy that meets every minimum first starts a MIP with the group rows; without
+    the MIP (or when it finds nothing) the greedy stands, bounded by the Lagrangian bound
+    of the model without minimums (which only lower the optimum, so the bound holds).
+    Returns (open site positions, upper bound, status, method).
+    """
+    sites = greedy_min_open(a, gw, k, at_least)
+    if use_mip:
+        start = np.zeros(a.shape[1], dtype=bool)
+        start[sites] = True
+        solved = solve_mclp(
+            a, gw, k, start=start, time_limit=deadline - time.perf_counter(),
+            mip_gap=mip_gap, at_least=at_least,
+        )  # fmt: skip
+        if solved is not None:
+            is_open, outcome = solved
+            return np.flatnonzero(is_open), outcome.bound, outcome.status, "mip"
+    bound, _ = mclp_lagrangian(a, gw, k, sites, gap=mip_gap, deadline=deadline)
+    value = cover_value(a, gw, sites)
+    bound = max(min(bound, float(gw.sum())), value)
+    status = "optimal" if relative_gap(value, bound) <= mip_gap else "heuristic"
+    return sites, bound, status, "heuristic"
+
+
+def greedy_min_open(
+    a: sp.csr_array,
+    gw: np.ndarray,
+    k: int,
+    at_least: tuple[sp.csr_array, np.ndarray],
+    *,
+    covered: np.ndarray | None = None,
+) -> np.ndarray:
+    """Greedy meeting the minimums first: each group's best sites in turn, then the best
+    of all for the rest of ``k`` (rows ``covered`` count as covered from the start).
+    Groups are disjoint, so the picks never exceed ``k`` when the minimums sum to at most
+    ``k``."""
+    groups, need = at_least
+    covered = np.zeros(a.shape[0], dtype=bool) if covered is None else covered.copy()
+    taken = np.zeros(a.shape[1], dtype=bool)
+    for i in range(groups.shape[0]):
+        members = np.zeros(a.shape[1], dtype=bool)
+        members[groups.indices[groups.indptr[i] : groups.indptr[i + 1]]] = True
+        picked, _ = greedy_cover(a, gw, k=int(need[i]), covered=covered, allowed=members & ~taken)
+        taken[picked] = True
+        covered |= reached(a, picked)
+    rest, _ = greedy_cover(a, gw, k=k - int(taken.sum()), covered=covered, allowed=~taken)
+    taken[rest] = True
+    return np.flatnonzero(taken)
+
+
 def _mclp_by_mip(
     a: sp.csr_array, gw: np.ndarray, k: int, sites: np.ndarray, deadline: float, mip_gap: float
 ) -> tuple[np.ndarray, float, str, str] | None:

@@ -652,15 +652,21 @@ def build_compare_map(
         raise PlannerError(f"lang must be one of {', '.join(TEXT)}, got {lang!r}")
     t = TEXT[lang]
     title = f"{plan_a.scenario.scenario.name} ⇄ {plan_b.scenario.scenario.name}"
-    ctx = _Ctx(m=OfflineMap(title=title, lang=lang, location=(35.0, 105.0)), t=t,
-               simplify_m=simplify_m)
+    ctx = _Ctx(
+        m=OfflineMap(title=title, lang=lang, location=(35.0, 105.0)), t=t, simplify_m=simplify_m
+    )
     Call("plannerMap.init", {"locale": "zh-CN" if lang == "zh" else "en"}).add_to(ctx.m)
     _add_boundaries(ctx, plan_a)
     _add_centers(ctx, plan_a)
     titles = ("villages", "villages_all", "proposal_subcenter", "proposal_station")
     for label, plan in zip(labels, (plan_a, plan_b), strict=True):
-        own = _Ctx(m=ctx.m, t=_prefixed(t, label, titles), simplify_m=simplify_m,
-                   legend=ctx.legend, bounds=ctx.bounds)
+        own = _Ctx(
+            m=ctx.m,
+            t=_prefixed(t, label, titles),
+            simplify_m=simplify_m,
+            legend=ctx.legend,
+            bounds=ctx.bounds,
+        )
         _add_villages(own, plan, _default_level(plan))
         _add_proposals(own, plan)
     _controls(ctx, "none")

@@ -123,9 +123,11 @@ def _solve(
     capacity: float | None,
     scenario: Scenario,
     roads: RoadSearch | None,
+    min_open: list[tuple[np.ndarray, int]] | None = None,
 ) -> tuple[SitingResult, sp.csr_matrix, np.ndarray]:
     """One maximal-covering solve: existing centers fixed, ``p`` new candidates (or the
-    fewest that reach ``target``)."""
+    fewest that reach ``target``), with ``min_open`` sites per group (see
+    :func:`planner.siting.mclp`)."""
     sites = pd.concat([existing.geometry, candidates.geometry], ignore_index=True)
     cost = pairs_within(
         villages.geometry, gpd.GeoSeries(sites, crs=villages.crs), spec, roads=roads
@@ -134,8 +136,15 @@ def _solve(
     fixed = np.arange(len(existing))
     solver = scenario.siting.solver
     radius = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+    required = _required(min_open, fixed)
     if p is None:
-        p = _fewest_for_target(cost, weights, fixed, target or 1.0, len(candidates))
+        p = _fewest_for_target(cost, weights, fixed, target or 1.0, len(candidates), min_open)
+    elif required > p:
+        raise PlannerError(
+            f"siting.stations: min_per_township needs {required} new station(s) in "
+            f"townships without enough, but budget = {p}; raise the budget or lower "
+            "min_per_township"
+        )
     p = min(p, len(candidates))
     result = mclp(
         cost,
@@ -144,6 +153,7 @@ def _solve(
         p,
         fixed=fixed,
         capacity=capacity,
+        min_open=min_open,
         time_limit=solver.time_limit_s,
         mip_gap=solver.mip_gap,
     )
@@ -154,14 +164,33 @@ def _solve(
     return result, cost, weights
 
 
+def _required(min_open: list[tuple[np.ndarray, int]] | None, fixed: np.ndarray) -> int:
+    """New sites the minimums need beyond the fixed sites they hold."""
+    return sum(max(0, count - int(np.isin(sites, fixed).sum())) for sites, count in min_open or [])
+
+
 def _fewest_for_target(
-    cost: sp.csr_matrix, weights: np.ndarray, fixed: np.ndarray, target: float, n_candidates: int
+    cost: sp.csr_matrix,
+    weights: np.ndarray,
+    fixed: np.ndarray,
+    target: float,
+    n_candidates: int,
+    min_open: list[tuple[np.ndarray, int]] | None,
 ) -> int:
     """Smallest budget whose greedy coverage share reaches ``target`` (all candidates when
-    none does); the greedy answer is an upper bound on the fewest sites needed."""
-    curve = budget_curve(_cover(cost), weights, n_candidates, fixed=fixed)
+    none does); the greedy answer is an upper bound on the fewest sites needed. With
+    minimums per group, the greedy first meets them (as the solver's start does)."""
+    cover = _cover(cost)
+    forced = np.empty(0, dtype=np.int64)
+    if _required(min_open, fixed):
+        solved = mclp(cost, weights, np.inf, _required(min_open, fixed), fixed=fixed,
+                      min_open=min_open, method="heuristic", time_limit=1.0)  # fmt: skip
+        forced = np.setdiff1d(solved.selected, fixed)
+    start = np.union1d(fixed, forced)
+    curve = budget_curve(cover, weights, n_candidates - forced.size, fixed=start)
     reached = curve.index[curve["coverage_share"] >= target - 1e-12]
-    return int(curve.loc[reached[0], "sites"]) if len(reached) else n_candidates
+    more = int(curve.loc[reached[0], "sites"]) if len(reached) else n_candidates
+    return min(forced.size + more, n_candidates)
 
 
 def _proposal_rows(
@@ -174,14 +203,17 @@ def _proposal_rows(
     villages: gpd.GeoDataFrame,
     level: str,
     lang: str,
+    required: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
-    """The new sites of a solution, ranked by the population each adds in turn."""
+    """The new sites of a solution, ranked by the population each adds in turn (sites
+    adding nobody are left out unless ``required`` by a per-township minimum)."""
     cover = _cover(cost)
     fixed = np.arange(n_fixed)
+    needed = set() if required is None else set(required.tolist())
     order = [
         (s, g)
         for s, g in rank_by_marginal_gain(cover, weights, result.selected, fixed=fixed)
-        if s >= n_fixed and g > 0
+        if s >= n_fixed and (g > 0 or s in needed)
     ]
     covered = np.asarray(cover[:, fixed].sum(axis=1)).ravel() > 0
     rows = []
@@ -199,7 +231,9 @@ def _proposal_rows(
                 "township_id": cand.get("township_id", pd.NA),
                 "new_population_covered": float(gain),
                 "new_villages_covered": int(newly.sum()),
-                "reason": _reason(kind, villages.loc[newly], gain, lang),
+                "reason": _reason(kind, villages.loc[newly], gain, lang)
+                if gain > 0
+                else _MINIMUM_REASON[lang],
                 "geometry": cand.geometry,
             }
         )
@@ -226,6 +260,79 @@ def _reason(kind: str, closed: gpd.GeoDataFrame, gain: float, lang: str) -> str:
         f"closes a {what}: newly reaches {len(names)} villages/communities ({listed}), "
         f"{gain:,.0f} more people"
     )
+
+
+_MINIMUM_REASON = {
+    "zh": "按每个乡镇（街道）驿站数量下限设置，当前半径内无新增覆盖人口",
+    "en": "placed to meet the minimum of stations per township; adds no population "
+    "within the radius",
+}
+
+
+def _township_groups(
+    existing: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    layers: LayerSet,
+    minimum: int,
+) -> list[tuple[np.ndarray, int]]:
+    """Per township: its existing stations (site positions ``0…``) and candidates (after
+    the existing centers), with ``minimum`` as the count to reach (lowered, with a
+    warning, where the township has fewer sites than that)."""
+    stations = existing["level"].eq("station").to_numpy()
+    units = pd.concat(
+        [_township_of(existing, layers).where(stations), _township_of(candidates, layers)],
+        ignore_index=True,
+    )
+    if "townships" in layers:
+        names = layers["townships"]["id"].astype("string")
+    else:
+        names = layers["villages"]["township_id"].dropna().astype("string")
+    known = units.dropna()
+    members = {
+        unit: known.index.to_numpy()[pos] for unit, pos in known.groupby(known).indices.items()
+    }
+    groups, short = [], []
+    for unit in sorted(set(names)):
+        sites = members.get(unit, np.empty(0, dtype=np.int64))
+        if sites.size < minimum:
+            short.append(f"{unit} ({sites.size})")
+        groups.append((np.asarray(sites, dtype=np.int64), min(minimum, int(sites.size))))
+    if short:
+        log(
+            f"siting.stations: {len(short)} township(s) have fewer than {minimum} station(s) "
+            f"and candidate(s) in all, so they keep what they have: {', '.join(short[:5])}"
+            + (f" and {len(short) - 5} more" if len(short) > 5 else ""),
+            level="warning",
+        )
+    return [(sites, count) for sites, count in groups if count > 0]
+
+
+def _township_of(points: gpd.GeoDataFrame, layers: LayerSet) -> pd.Series:
+    """Township code of each point: as stated, else the township polygon it lies in."""
+    stated = (
+        points["township_id"].astype("string").reset_index(drop=True)
+        if "township_id" in points.columns
+        else pd.Series(pd.NA, index=range(len(points)), dtype="string")
+    )
+    if "townships" not in layers or not stated.isna().any():
+        return stated
+    townships = layers["townships"]
+    hit, poly = shapely.STRtree(townships.geometry.values).query(
+        points.geometry.values, predicate="within"
+    )
+    found = pd.Series(pd.NA, index=range(len(points)), dtype="string")
+    found.iloc[hit[::-1]] = townships["id"].astype("string").to_numpy()[poly[::-1]]
+    return stated.fillna(found)
+
+
+def _required_sites(result: SitingResult, groups: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """New sites of the solution that a group's minimum holds in place."""
+    held = [
+        sites[np.isin(sites, result.selected)]
+        for sites, count in groups
+        if np.isin(sites, result.selected).sum() <= count
+    ]
+    return np.concatenate(held) if held else np.empty(0, dtype=np.int64)
 
 
 def _certificate(result: SitingResult, p: int) -> dict[str, Any]:
@@ -321,6 +428,11 @@ def propose(
         p = stations.budget
         if p is None and stations.target_coverage is None:
             p = DEFAULT_STATION_BUDGET
+        groups = (
+            _township_groups(existing, candidates, layers, stations.min_per_township)
+            if stations.min_per_township
+            else None
+        )
         result, cost, weights = _solve(
             "stations",
             existing,
@@ -332,6 +444,7 @@ def propose(
             capacity=stations.capacity,
             scenario=scenario,
             roads=roads,
+            min_open=groups,
         )
         chosen = len(result.selected) - len(existing)
         parts.append(
@@ -345,6 +458,7 @@ def propose(
                 villages,
                 station_level,
                 lang,
+                required=_required_sites(result, groups or []),
             )
         )
         outcome.solver["stations"] = _certificate(result, chosen)

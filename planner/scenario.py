@@ -137,6 +137,7 @@ class StationSiting(_Strict):
     target_coverage: Annotated[float, Field(gt=0, le=1)] | None = None
     candidates: Literal["villages", "candidates", "grids"] = "villages"
     capacity: Positive | None = None
+    min_per_township: Annotated[int, Field(ge=0)] | None = None
     curve_max: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ from ._siting_input import (
     as_cover,
     check_count,
     check_fixed,
+    check_min_open,
     check_number,
     check_options,
     check_weights,
@@ -59,9 +60,11 @@ from ._siting_input import (
 )
 from ._solvers import solve_capacitated_mclp
 from ._strategies import (
+    greedy_min_open,
     reached,
     relative_gap,
     solve_lscp_reduced,
+    solve_mclp_min_open,
     solve_mclp_reduced,
     solve_pmedian_pairs,
 )
@@ -183,6 +186,7 @@ def mclp(
     *,
     fixed: Sequence[int] | np.ndarray | None = None,
     capacity: float | Sequence[float] | np.ndarray | None = None,
+    min_open: Sequence[tuple[Sequence[int] | np.ndarray, int]] | None = None,
     time_limit: float = 60.0,
     mip_gap: float = 1e-4,
     method: str = "auto",
@@ -207,6 +211,11 @@ def mclp(
         Optional maximum weight one site can serve (a number or one per site; ``inf`` for
         no limit). Demand may then be split between sites; assignment variables exist only
         for within-radius pairs. Solved by MIP only.
+    min_open
+        Optional ``(sites, count)`` pairs over disjoint groups of sites: at least
+        ``count`` sites of each group are open, fixed ones included (e.g. one station per
+        township). The greedy start meets them first; the MIP carries them as rows; the
+        heuristic route's bound is that of the model without them, still valid.
     time_limit
         Seconds for the whole call.
     mip_gap
@@ -226,16 +235,27 @@ def mclp(
     w = check_weights(weights, n)
     fixed_mask = check_fixed(fixed, m)
     check_count(p, m, fixed_mask)
+    groups = check_min_open(min_open, m, fixed_mask, p)
     if capacity is not None:
-        return _capacitated_mclp(cover, w, p, fixed_mask, capacity, t0, time_limit, mip_gap, method)
+        return _capacitated_mclp(
+            cover, w, p, fixed_mask, capacity, groups, t0, time_limit, mip_gap, method
+        )
     fixed_cov = cover @ fixed_mask.astype(float) > 0
     keep = ~fixed_cov & (w > 0) & (np.diff(cover.indptr) > 0)
-    a, gw, site_ids, _ = _reduce(cover[np.flatnonzero(keep)], w[keep], ~fixed_mask)
+    a, gw, site_ids, _ = _reduce(
+        cover[np.flatnonzero(keep)], w[keep], ~fixed_mask, merge_sites=not groups,
+        keep_sites=_members(groups, m),
+    )  # fmt: skip
     k = min(p, site_ids.size)
     use_mip = method == "mip" or (method == "auto" and a.nnz <= MIP_MAX_PAIRS)
-    open_red, bound_red, status, used = solve_mclp_reduced(
-        a, gw, k, t0 + time_limit, mip_gap, use_mip
-    )
+    if groups:
+        open_red, bound_red, status, used = solve_mclp_min_open(
+            a, gw, k, _group_rows(groups, site_ids), t0 + time_limit, mip_gap, use_mip
+        )
+    else:
+        open_red, bound_red, status, used = solve_mclp_reduced(
+            a, gw, k, t0 + time_limit, mip_gap, use_mip
+        )
     selected = _with_padding(site_ids[open_red], fixed_mask, p)
     covered = reached(cover, selected)
     objective = float(w[covered].sum())
@@ -444,12 +464,13 @@ def _capacitated_mclp(
     p: int,
     fixed_mask: np.ndarray,
     capacity: float | Sequence[float] | np.ndarray,
+    groups: list[tuple[np.ndarray, int]],
     t0: float,
     time_limit: float,
     mip_gap: float,
     method: str,
 ) -> SitingResult:
-    """MCLP with site capacities (MIP only); see :func:`mclp`."""
+    """MCLP with site capacities (MIP only), and minimums per group; see :func:`mclp`."""
     if method == "heuristic":
         raise PlannerError("mclp: capacity= is solved by MIP only; use method='auto' or 'mip'")
     m = cover.shape[1]
@@ -463,17 +484,27 @@ def _capacitated_mclp(
         )
     keep = np.flatnonzero((w > 0) & (np.diff(cover.indptr) > 0))
     a, gw, site_ids, group = _reduce(
-        cover[keep], w[keep], np.ones(m, dtype=bool), merge_sites=False
-    )
+        cover[keep], w[keep], np.ones(m, dtype=bool), merge_sites=False,
+        keep_sites=_members(groups, m),
+    )  # fmt: skip
     fixed_red = fixed_mask[site_ids]
     k = min(p, int((~fixed_red).sum()))
-    start, _ = greedy_cover(a, gw, k=k, covered=a @ fixed_red.astype(float) > 0, allowed=~fixed_red)
+    free = np.flatnonzero(~fixed_red)
+    by_fixed = reached(a, np.flatnonzero(fixed_red))
+    start = free[
+        greedy_min_open(sp.csr_array(a[:, free]), gw, k, _group_rows(groups, site_ids[free]),
+                        covered=by_fixed)
+    ]  # fmt: skip
     start_mask = np.zeros(site_ids.size, dtype=bool)
     start_mask[start] = True
-    is_open, share, outcome = solve_capacitated_mclp(
+    solved = solve_capacitated_mclp(
         a, gw, cap[site_ids], fixed_red, k, start=start_mask,
         time_limit=t0 + time_limit - time.perf_counter(), mip_gap=mip_gap,
+        at_least=_group_rows(groups, site_ids) if groups else None,
     )  # fmt: skip
+    if solved is None:
+        raise PlannerError("mclp: no solution meets the minimum of open sites per group")
+    is_open, share, outcome = solved
     rows_e = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
     served_group = np.minimum(np.bincount(rows_e, weights=share, minlength=a.shape[0]), 1.0)
     top = np.lexsort((a.indices, -share, rows_e))  # per group: largest share, lowest site
@@ -494,12 +525,18 @@ def _capacitated_mclp(
 
 
 def _reduce(
-    sub: sp.csr_array, w: np.ndarray, allowed: np.ndarray, *, merge_sites: bool = True
+    sub: sp.csr_array,
+    w: np.ndarray,
+    allowed: np.ndarray,
+    *,
+    merge_sites: bool = True,
+    keep_sites: np.ndarray | None = None,
 ) -> tuple[sp.csr_array, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge identical rows; keep the allowed sites that cover some row.
+    """Merge identical rows; keep the allowed sites that cover some row (and every site
+    of the mask ``keep_sites``, even if it covers none).
 
     With ``merge_sites``, of several sites covering exactly the same rows only the lowest
-    index is kept (valid without capacities: the others can never do better).
+    index is kept (valid without capacities or minimums: the others can never do better).
 
     Returns the reduced matrix (groups × kept sites), group weights, the kept sites'
     original indices and the group of every row of ``sub``.
@@ -507,13 +544,45 @@ def _reduce(
     group, first = merge_identical_rows(sub)
     gw = np.bincount(group, weights=w, minlength=first.size)
     rows = sub[first]
-    site_ids = np.flatnonzero((np.bincount(rows.indices, minlength=sub.shape[1]) > 0) & allowed)
+    useful = np.bincount(rows.indices, minlength=sub.shape[1]) > 0
+    if keep_sites is not None:
+        useful |= keep_sites
+    site_ids = np.flatnonzero(useful & allowed)
     a = sp.csr_array(rows[:, site_ids])
     if merge_sites and site_ids.size:
         _, distinct = merge_identical_rows(sp.csr_array(a.T))
         distinct = np.sort(distinct)
         site_ids, a = site_ids[distinct], sp.csr_array(a[:, distinct])
     return a, gw, site_ids, group
+
+
+def _members(groups: list[tuple[np.ndarray, int]], m: int) -> np.ndarray:
+    """Mask of the sites belonging to some group."""
+    mask = np.zeros(m, dtype=bool)
+    for sites, _ in groups:
+        mask[sites] = True
+    return mask
+
+
+def _group_rows(
+    groups: list[tuple[np.ndarray, int]], site_ids: np.ndarray
+) -> tuple[sp.csr_array, np.ndarray]:
+    """Group × column incidence of the groups' sites among ``site_ids`` (the model's
+    columns), with each group's minimum."""
+    column = np.full(int(site_ids.max(initial=-1)) + 1, -1, dtype=np.int64)
+    column[site_ids] = np.arange(site_ids.size)
+    rows, cols = [], []
+    for i, (sites, _) in enumerate(groups):
+        inside = column[sites[sites < column.size]]
+        inside = inside[inside >= 0]
+        rows.append(np.full(inside.size, i))
+        cols.append(inside)
+    incidence = sp.csr_array(
+        (np.ones(sum(c.size for c in cols)), (np.concatenate([[], *rows]).astype(np.int64),
+                                              np.concatenate([[], *cols]).astype(np.int64))),
+        shape=(len(groups), site_ids.size),
+    )  # fmt: skip
+    return incidence, np.array([need for _, need in groups], dtype=float)
 
 
 def _with_padding(new: np.ndarray, fixed_mask: np.ndarray, p: int) -> np.ndarray:

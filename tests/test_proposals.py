@@ -7,10 +7,12 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SCENARIO, lonlat, tiny_frames
 from shapely.geometry import Point
 
+from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.pipeline import run
 from planner.proposals import pairs_within
@@ -129,3 +131,95 @@ def test_euclidean_pairs_equal_brute_force_including_zero_distances(tiny_region)
     assert np.allclose(dense[d <= 4100], d[d <= 4100])
     assert (stored.data == 0).sum() == 3  # each site at its own village: kept as a pair
     assert len(rows) == len(cols)
+
+
+def _constrained_best(radius: float, k: int, minimum: int, stations_in: dict[str, int]) -> float:
+    """Best new population over k-subsets of villages as station sites, where every
+    township ends with at least ``minimum`` stations (``stations_in``: existing ones)."""
+    frames = {kind: f.to_crs(METRIC) for kind, f in tiny_frames().items()}
+    villages, centers = frames["villages"], frames["centers"]
+    existing = centers[centers["level"].isin(["村", "village", "station"])].geometry
+    covered = np.array([[p.distance(c) <= radius for c in existing] for p in villages.geometry])
+    covered = covered.any(axis=1)
+    township = villages["id"].str.slice(0, 9).to_numpy()
+    pop = villages["population"].to_numpy()
+    d = np.array([[p.distance(q) for q in villages.geometry] for p in villages.geometry])
+    best = -1.0
+    for subset in itertools.combinations(range(len(villages)), k):
+        counts = {t: stations_in.get(t, 0) + int((township[list(subset)] == t).sum())
+                  for t in set(township)}  # fmt: skip
+        if min(counts.values()) < minimum:
+            continue
+        reach = covered | (d[:, list(subset)] <= radius).any(axis=1)
+        best = max(best, float(pop[reach & ~covered].sum()))
+    return best
+
+
+def test_min_per_township_places_a_station_in_every_township(tmp_path):
+    path = write(tmp_path, "\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n")
+    plan = run(load_scenario(path), write=False)
+    stations = plan.proposals[plan.proposals["kind"] == "station"]
+    assert sorted(stations["township_id"]) == ["150521100", "150521101"]
+    assert stations["new_population_covered"].sum() == pytest.approx(
+        _constrained_best(500, 2, 1, {})
+    )
+    # without the minimum both stations go to the richer township
+    free = run(load_scenario(write(tmp_path, "\n[siting.stations]\nbudget = 2\n")), write=False)
+    assert set(free.proposals["township_id"]) == {"150521100"}
+    assert (
+        free.proposals["new_population_covered"].sum()
+        > stations["new_population_covered"].sum()
+    )
+
+
+def test_min_per_township_counts_existing_stations(tmp_path):
+    frames = tiny_frames()
+    extra = gpd.GeoDataFrame(
+        {"id": ["S1"], "name": ["驿站"], "level": ["驿站"], "township_id": ["150521101"],
+         "area_m2": [50.0]},
+        geometry=[Point(lonlat(19_500, 5_000))],
+        crs="EPSG:4326",
+    )  # fmt: skip
+    frames["centers"] = gpd.GeoDataFrame(
+        pd.concat([frames["centers"], extra], ignore_index=True), crs="EPSG:4326"
+    )
+    path = write(tmp_path, "\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n", frames)
+    plan = run(load_scenario(path), write=False)
+    stations = plan.proposals[plan.proposals["kind"] == "station"]
+    # 乙乡 already has a station, so both new ones may go where they add most
+    assert set(stations["township_id"]) == {"150521100"}
+
+
+def test_min_per_township_zero_gain_station_is_proposed_with_its_reason(tmp_path):
+    frames = tiny_frames()
+    frames["villages"].loc[frames["villages"]["id"].str.startswith("150521101"), "population"] = 0
+    path = write(
+        tmp_path,
+        '\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n[outputs]\nlang = "en"\n',
+        frames,
+    )
+    plan = run(load_scenario(path), write=False)
+    stations = plan.proposals[plan.proposals["kind"] == "station"]
+    forced = stations[stations["township_id"] == "150521101"]
+    assert len(forced) == 1 and forced["new_population_covered"].iloc[0] == 0
+    assert "minimum of stations per township" in forced["reason"].iloc[0]
+
+
+def test_min_per_township_beyond_the_budget_is_a_clear_error(tmp_path):
+    path = write(tmp_path, "\n[siting.stations]\nbudget = 1\nmin_per_township = 1\n")
+    with pytest.raises(PlannerError, match="min_per_township needs 2 new station"):
+        run(load_scenario(path), write=False)
+
+
+def test_min_per_township_with_target_coverage(tmp_path):
+    path = write(tmp_path, "\n[siting.stations]\ntarget_coverage = 0.9\nmin_per_township = 1\n")
+    plan = run(load_scenario(path), write=False)
+    stations = plan.proposals[plan.proposals["kind"] == "station"]
+    assert set(stations["township_id"]) == {"150521100", "150521101"}
+    assert plan.summary["after"]["levels"]["village"]["population_rate"] >= 0.9
+    pop = plan.villages["population"].sum()
+    before = plan.summary["levels"]["village"]["population_covered"]
+    fewest = next(
+        k for k in range(2, 7) if before + _constrained_best(500, k, 1, {}) >= 0.9 * pop
+    )
+    assert len(stations) == fewest

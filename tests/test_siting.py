@@ -492,3 +492,90 @@ def test_pmedian_sparse_unreachable_demand():
         pmedian(split, np.ones(2), 1)
     result = pmedian(split, np.ones(2), 2)
     assert result.objective == 1.0 and result.assignment.tolist() == [0, 1]
+
+
+# ---------------------------------------------------------------- minimum per group
+
+
+def _groups(m: int, seed: int) -> list[tuple[np.ndarray, int]]:
+    """Disjoint random groups of sites (some sites in none) with random minimums."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(-1, 3, size=m)
+    return [
+        (np.flatnonzero(label == g), int(rng.integers(0, (label == g).sum() + 1)))
+        for g in range(3)
+        if (label == g).any()
+    ]
+
+
+def _meets(sites: np.ndarray, groups) -> bool:
+    return all(np.isin(members, sites).sum() >= count for members, count in groups)
+
+
+@given(instances(), st.integers(0, 2**31 - 1))
+@FAST
+def test_mclp_min_open_equals_brute_force(instance, seed):
+    cost, w, fixed, p, radius = instance
+    within = cost <= radius
+    groups = _groups(cost.shape[1], seed)
+    feasible = [s for s in _new_site_sets(cost.shape[1], fixed, p) if _meets(s, groups)]
+    if not feasible:
+        with pytest.raises(PlannerError, match="min_open|minimums"):
+            mclp(cost, w, radius, p, fixed=fixed, min_open=groups)
+        return
+    best = max(w[within[:, s].any(axis=1)].sum() for s in feasible)
+    for method in ("mip", "auto"):
+        result = mclp(_stored(cost), w, radius, p, fixed=fixed, min_open=groups, method=method)
+        _check_solution(result, fixed, p + fixed.size)
+        assert _meets(result.selected, groups)
+        assert result.objective == best and result.status == "optimal"
+    heuristic = mclp(cost, w, radius, p, fixed=fixed, min_open=groups, method="heuristic")
+    _check_solution(heuristic, fixed, p + fixed.size)
+    assert _meets(heuristic.selected, groups)
+    assert heuristic.objective <= best <= heuristic.bound
+    assert heuristic.objective == w[within[:, heuristic.selected].any(axis=1)].sum()
+
+
+@given(instances(), st.integers(0, 2**31 - 1))
+@settings(max_examples=25, deadline=None)
+def test_capacitated_mclp_min_open_equals_max_flow_brute_force(instance, seed):
+    cost, w, fixed, p, radius = instance
+    within = cost <= radius
+    capacity = np.random.default_rng(seed).integers(0, 40, size=cost.shape[1]).astype(float)
+    groups = _groups(cost.shape[1], seed + 1)
+    feasible = [s for s in _new_site_sets(cost.shape[1], fixed, p) if _meets(s, groups)]
+    if not feasible:
+        with pytest.raises(PlannerError):
+            mclp(cost, w, radius, p, fixed=fixed, capacity=capacity, min_open=groups)
+        return
+    best = max(_served_by_flow(within, w, capacity, s) for s in feasible)
+    result = mclp(cost, w, radius, p, fixed=fixed, capacity=capacity, min_open=groups)
+    _check_solution(result, fixed, p + fixed.size)
+    assert _meets(result.selected, groups)
+    assert result.objective == pytest.approx(best, abs=1e-6)
+
+
+def test_min_open_forces_a_site_into_an_empty_group():
+    """A group whose sites reach nobody still gets its site; the rest go where they count."""
+    cost = np.array([[0.0, 5.0, np.inf], [0.0, 5.0, np.inf], [5.0, 0.0, np.inf]])
+    w = np.array([10.0, 10.0, 1.0])
+    plain = mclp(cost, w, 1.0, 1)
+    forced = mclp(cost, w, 1.0, 2, min_open=[([2], 1)])
+    assert plain.selected.tolist() == [0]
+    assert forced.selected.tolist() == [0, 2] and forced.objective == 20.0
+
+
+@pytest.mark.parametrize(
+    ("min_open", "p", "message"),
+    [
+        ([([0, 1], 1), ([1, 2], 1)], 2, "disjoint"),
+        ([([0], 2)], 2, "only 1 site"),
+        ([([0], 1), ([1], 1), ([2], 1)], 2, "need 3 new site"),
+        ([([0], -1)], 1, "non-negative"),
+        ([[0]], 1, "pair"),
+    ],
+)
+def test_min_open_bad_input(min_open, p, message):
+    cost = np.zeros((2, 3))
+    with pytest.raises(PlannerError, match=message):
+        mclp(cost, np.ones(2), 1.0, p, min_open=min_open)
