@@ -520,7 +520,7 @@ def test_mclp_min_open_equals_brute_force(instance, seed):
     groups = _groups(cost.shape[1], seed)
     feasible = [s for s in _new_site_sets(cost.shape[1], fixed, p) if _meets(s, groups)]
     if not feasible:
-        with pytest.raises(PlannerError, match="min_open|minimums"):
+        with pytest.raises(PlannerError, match=r"min_open|minimums"):
             mclp(cost, w, radius, p, fixed=fixed, min_open=groups)
         return
     best = max(w[within[:, s].any(axis=1)].sum() for s in feasible)
