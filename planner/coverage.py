@@ -41,7 +41,12 @@ NetworkSearch = Callable[[LevelSpec, gpd.GeoSeries], Nearest]
 
 @dataclass
 class LevelResult:
-    """Coverage of one level."""
+    """Coverage of one level.
+
+    When the level's centers serve with different radii (stations with a radius of their
+    own), ``parts`` holds the result of each group of centers with its own ``spec``, and
+    this result combines them (see :func:`combine_parts`).
+    """
 
     level: str
     spec: LevelSpec
@@ -49,12 +54,30 @@ class LevelResult:
     nearest: Nearest
     covered: np.ndarray
     straight_covered: np.ndarray | None = None
+    parts: tuple[LevelResult, ...] = ()
 
     @property
     def center_ids(self) -> pd.Series:
         """Id of the nearest center per village (missing where none)."""
         ids = np.append(self.centers["id"].to_numpy(dtype=object), None)
         return pd.Series(ids[self.nearest.index], dtype="string")  # -1 picks the None
+
+    @property
+    def groups(self) -> tuple[LevelResult, ...]:
+        """The groups of centers serving with one radius each (just this one, usually)."""
+        return self.parts or (self,)
+
+    @property
+    def center_radius_m(self) -> np.ndarray:
+        """Service radius in metres of every center (``spec.cutoff_m`` of its group)."""
+        return np.concatenate(
+            [np.full(len(part.centers), part.spec.cutoff_m) for part in self.groups]
+        )
+
+    def village_radius_m(self) -> np.ndarray:
+        """Radius of each village's nearest center (the level's where it has none)."""
+        radius = np.append(self.center_radius_m, self.spec.cutoff_m)
+        return radius[self.nearest.index]  # -1 picks the level's radius
 
 
 @dataclass
@@ -184,6 +207,40 @@ def level_coverage(
     )
 
 
+def combine_parts(level: str, spec: LevelSpec, parts: list[LevelResult]) -> LevelResult:
+    """One level's result from groups of centers serving with different radii.
+
+    A village is covered when a center of any group reaches it within that group's radius;
+    its center is the nearest of the groups that cover it, else the nearest of all (the
+    earlier group on ties). Centers are the groups' centers, one group after the other.
+    """
+    n = len(parts[0].covered)
+    offsets = np.cumsum([0] + [len(p.centers) for p in parts])
+    dist = np.stack([np.where(p.nearest.index >= 0, p.nearest.dist_m, np.inf) for p in parts])
+    dist = np.nan_to_num(dist, nan=np.inf)
+    covering = np.stack([p.covered for p in parts])
+    rank = np.where(covering, dist, np.inf)
+    chosen = np.where(covering.any(axis=0), rank.argmin(axis=0), dist.argmin(axis=0))
+    rows = np.arange(n)
+    local = np.stack([p.nearest.index for p in parts])[chosen, rows]
+    nearest = Nearest(
+        np.where(local >= 0, local + offsets[chosen], -1),
+        np.stack([p.nearest.dist_m for p in parts])[chosen, rows],
+        np.stack([p.nearest.time_s for p in parts])[chosen, rows],
+    )
+    straight = [p.straight_covered for p in parts if p.straight_covered is not None]
+    centers = pd.concat([p.centers for p in parts], ignore_index=True)
+    return LevelResult(
+        level,
+        spec,
+        gpd.GeoDataFrame(centers, geometry=centers.geometry.name, crs=parts[0].centers.crs),
+        nearest,
+        covering.any(axis=0),
+        np.logical_or.reduce(straight) if straight else None,
+        tuple(parts),
+    )
+
+
 def annotate_villages(
     villages: gpd.GeoDataFrame, results: dict[str, LevelResult]
 ) -> gpd.GeoDataFrame:
@@ -267,7 +324,7 @@ def gaps(villages: gpd.GeoDataFrame, results: dict[str, LevelResult]) -> gpd.Geo
         part["level"] = level
         part["nearest_center_id"] = res.center_ids.to_numpy()[miss]
         part["dist_m"] = np.round(res.nearest.dist_m[miss], 1)
-        part["radius_m"] = res.spec.cutoff_m
+        part["radius_m"] = res.village_radius_m()[miss]
         parts.append(part)
     if not parts:
         return gpd.GeoDataFrame(
@@ -335,6 +392,8 @@ def level_summary(villages: gpd.GeoDataFrame, res: LevelResult) -> dict[str, flo
         "villages_uncovered": int((~res.covered).sum()),
         "village_rate": float(res.covered.mean()) if len(villages) else 0.0,
     }
+    if res.parts:  # groups serving with radii of their own (e.g. village centers, stations)
+        summary["radii_m"] = [part.spec.cutoff_m for part in res.parts]  # type: ignore[assignment]
     if res.straight_covered is not None:
         summary["villages_road_barrier"] = int((res.straight_covered & ~res.covered).sum())
     finite = res.nearest.dist_m[np.isfinite(res.nearest.dist_m)]

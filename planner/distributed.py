@@ -43,6 +43,7 @@ from .coverage import (
     LevelResult,
     Nearest,
     centers_serving,
+    combine_parts,
     county_of,
     level_coverage,
     nearest_euclidean,
@@ -132,7 +133,7 @@ def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
 @dataclass(frozen=True)
 class _Partition:
     """One county: positions (in the whole layer) and coordinates of its villages, of the
-    centers of each level within the halo, and its roads."""
+    centers of each group (see :func:`_groups`) within the halo, and its roads."""
 
     villages: np.ndarray
     village_xy: np.ndarray
@@ -142,14 +143,14 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _Settings:
-    levels: dict[str, LevelSpec]
+    groups: dict[str, LevelSpec]
     network: NetworkSettings
     crs: Any
 
 
 @dataclass(frozen=True)
 class _Found:
-    """Coverage of one level in one partition, centers as positions in the whole layer."""
+    """Coverage of one group in one partition, centers as positions in the whole layer."""
 
     index: np.ndarray
     dist_m: np.ndarray
@@ -193,21 +194,21 @@ def _cover_partition(
     part: _Partition, settings: _Settings
 ) -> tuple[np.ndarray, dict[str, _Found], dict[str, int]]:
     n = len(part.villages)
-    road_levels = [lvl for lvl, spec in settings.levels.items() if spec.mode == "network"]
-    villages = _points(part.village_xy, settings.crs) if road_levels else None
-    roads = _road_search(part, villages, settings) if road_levels else None
+    road_groups = [key for key, spec in settings.groups.items() if spec.mode == "network"]
+    villages = _points(part.village_xy, settings.crs) if road_groups else None
+    roads = _road_search(part, villages, settings) if road_groups else None
     found = {}
-    for level, spec in settings.levels.items():
-        positions, xy = part.centers[level]
+    for key, spec in settings.groups.items():
+        positions, xy = part.centers[key]
         if spec.mode == "network":
             network = roads if roads is not None and len(xy) else partial(_unreached, n=n)
-            res = level_coverage(villages, _points(xy, settings.crs), level, spec, network=network)
+            res = level_coverage(villages, _points(xy, settings.crs), key, spec, network=network)
             nearest, covered, straight = res.nearest, res.covered, res.straight_covered
         else:  # straight lines: from coordinates (covered is settled when assembling)
             nearest, covered, straight = nearest_points(part.village_xy, xy), None, None
         local = nearest.index
         index = np.where(local >= 0, positions[np.maximum(local, 0)], -1) if len(xy) else local
-        found[level] = _Found(index, nearest.dist_m, nearest.time_s, covered, straight)
+        found[key] = _Found(index, nearest.dist_m, nearest.time_s, covered, straight)
     return part.villages, found, (roads.far if roads is not None else {})
 
 
@@ -242,20 +243,17 @@ def _partitions(
     scenario: Scenario,
     village_xy: np.ndarray,
     groups: list[np.ndarray],
-    serving: dict[str, gpd.GeoDataFrame],
+    serving: dict[str, tuple[gpd.GeoDataFrame, LevelSpec]],
     roads: gpd.GeoDataFrame | None,
 ) -> list[_Partition]:
     bounds = np.array([[*village_xy[g].min(axis=0), *village_xy[g].max(axis=0)] for g in groups])
     centers: dict[str, list[np.ndarray]] = {}
     center_xy: dict[str, np.ndarray] = {}
-    for level, frame in serving.items():
-        halo = halo_m(scenario.levels[level], scenario.network)
-        centers[level] = _within(bounds, frame.geometry.values, halo)
-        center_xy[level] = shapely.get_coordinates(frame.geometry.values)
+    for key, (frame, spec) in serving.items():
+        centers[key] = _within(bounds, frame.geometry.values, halo_m(spec, scenario.network))
+        center_xy[key] = shapely.get_coordinates(frame.geometry.values)
     reach = [
-        halo_m(spec, scenario.network)
-        for spec in scenario.levels.values()
-        if spec.mode == "network"
+        halo_m(spec, scenario.network) for _, spec in serving.values() if spec.mode == "network"
     ]
     road_pos = None
     if reach and roads is not None:
@@ -264,7 +262,7 @@ def _partitions(
         _Partition(
             villages=g,
             village_xy=village_xy[g],
-            centers={lvl: (pos[i], center_xy[lvl][pos[i]]) for lvl, pos in centers.items()},
+            centers={key: (pos[i], center_xy[key][pos[i]]) for key, pos in centers.items()},
             roads=None if road_pos is None else roads.iloc[road_pos[i]],
         )
         for i, g in enumerate(groups)
@@ -333,12 +331,9 @@ def compute_levels_dask(
     if not len(villages) or not (shapely.get_type_id(geoms) == 0).all():
         raise PlannerError("the Dask engine needs village points (no missing geometries)")
     xy = shapely.get_coordinates(geoms)
-    serving = {
-        level: centers_serving(centers, scenario.also_levels(level)).reset_index(drop=True)
-        for level in scenario.ordered_levels()
-    }
-    for level, frame in serving.items():
-        if frame.empty:
+    serving = _groups(scenario, centers)
+    for level in scenario.ordered_levels():
+        if all(serving[key][0].empty for key in serving if _level_of(key) == level):
             log(f"level {level}: no centers of this level", level="warning")
     if roads is not None:
         roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
@@ -348,15 +343,38 @@ def compute_levels_dask(
     batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
     log(f"dask: {len(parts):,} county partitions in {len(batches)} tasks on {threads} threads")
     settings = _Settings(
-        levels={lvl: scenario.levels[lvl] for lvl in serving},
+        groups={key: spec for key, (_, spec) in serving.items()},
         network=scenario.network,
         crs=villages.crs,
     )
     found = _gather(client, batches, settings)
+    results = {}
+    for level in scenario.ordered_levels():
+        parts = [
+            _assemble(key, level, spec, villages, frame, found, scenario)
+            for key, (frame, spec) in serving.items()
+            if _level_of(key) == level
+        ]
+        results[level] = (
+            parts[0] if len(parts) == 1 else combine_parts(level, scenario.levels[level], parts)
+        )
+    return results
+
+
+def _groups(
+    scenario: Scenario, centers: gpd.GeoDataFrame | None
+) -> dict[str, tuple[gpd.GeoDataFrame, LevelSpec]]:
+    """Every group of centers serving a level with one set of settings, keyed
+    ``<level>/<group number>`` (see :meth:`Scenario.serving_groups`)."""
     return {
-        level: _assemble(level, scenario.levels[level], villages, frame, found, scenario)
-        for level, frame in serving.items()
+        f"{level}/{i}": (centers_serving(centers, levels).reset_index(drop=True), spec)
+        for level in scenario.ordered_levels()
+        for i, (levels, spec) in enumerate(scenario.serving_groups(level))
     }
+
+
+def _level_of(key: str) -> str:
+    return key.partition("/")[0]
 
 
 def _gather(
@@ -386,6 +404,7 @@ def _gather(
 
 
 def _assemble(
+    key: str,
     level: str,
     spec: LevelSpec,
     villages: gpd.GeoDataFrame,
@@ -393,14 +412,14 @@ def _assemble(
     found: list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]],
     scenario: Scenario,
 ) -> LevelResult:
-    """One level's result over every village, exact beyond the halo of straight lines."""
+    """One group's result over every village, exact beyond the halo of straight lines."""
     n = len(villages)
     index = np.full(n, -1, dtype=np.int64)
     dist, time_s = np.full(n, np.nan), np.full(n, np.nan)
     covered = np.zeros(n, dtype=bool)
     straight = np.zeros(n, dtype=bool) if spec.mode == "network" else None
-    for rows, levels, _ in found:
-        part = levels[level]
+    for rows, groups, _ in found:
+        part = groups[key]
         index[rows], dist[rows], time_s[rows] = part.index, part.dist_m, part.time_s
         if straight is not None:
             covered[rows], straight[rows] = part.covered, part.straight_covered

@@ -25,6 +25,7 @@ from .coverage import (
     catchments,
     centers_serving,
     circle_service_areas,
+    combine_parts,
     county_of,
     gaps,
     level_coverage,
@@ -95,11 +96,14 @@ def compute_levels(
     """Coverage of every configured level (along ``roads`` for network levels)."""
     results = {}
     for level in progress(scenario.ordered_levels(), desc="coverage"):
-        serving = centers_serving(centers, scenario.also_levels(level))
-        if serving.empty:
+        parts = [
+            level_coverage(villages, centers_serving(centers, serving), level, spec, network=roads)
+            for serving, spec in scenario.serving_groups(level)
+        ]
+        if not any(len(part.centers) for part in parts):
             log(f"level {level}: no centers of this level", level="warning")
-        results[level] = level_coverage(
-            villages, serving, level, scenario.levels[level], network=roads
+        results[level] = (
+            parts[0] if len(parts) == 1 else combine_parts(level, scenario.levels[level], parts)
         )
     return results
 
@@ -455,12 +459,13 @@ def _service_areas(
     """Circles for straight-line levels, reach polygons for road levels."""
     parts = []
     for res in results.values():
-        if not len(res.centers):
-            continue
-        if res.spec.mode == "network" and roads is not None:
-            parts.append(roads.service_areas(res))
-        else:
-            parts.append(circle_service_areas(res))
+        for group in res.groups:  # each group of centers with its own radius
+            if not len(group.centers):
+                continue
+            if group.spec.mode == "network" and roads is not None:
+                parts.append(roads.service_areas(group))
+            else:
+                parts.append(circle_service_areas(group))
     if not parts:
         return gpd.GeoDataFrame({"center_id": [], "level": []}, geometry=[], crs=crs)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)

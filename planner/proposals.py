@@ -68,6 +68,8 @@ def pairs_within(
     Straight line: metres from one STRtree ``dwithin`` query. Along roads: metres or
     seconds (``minutes`` levels) from bounded searches. Stored zeros are real zero costs.
     """
+    if not len(sites):
+        return sp.csr_matrix((len(demand), 0))
     if spec.mode == "network" and roads is not None:
         weight = "time" if spec.uses_time else "length"
         cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
@@ -111,9 +113,27 @@ def _candidate_points(
     )
 
 
+#: Existing centers serving a level, in groups that serve with one set of settings each.
+ServingGroups = list[tuple[gpd.GeoDataFrame, LevelSpec]]
+
+
+def _serving(scenario: Scenario, centers: gpd.GeoDataFrame | None, level: str) -> ServingGroups:
+    """The centers serving ``level``, grouped as :meth:`Scenario.serving_groups` says."""
+    return [
+        (centers_serving(centers, levels).reset_index(drop=True), spec)
+        for levels, spec in scenario.serving_groups(level)
+    ]
+
+
+def _joined(groups: ServingGroups) -> gpd.GeoDataFrame:
+    """The centers of every group, one group after the other (the fixed sites' order)."""
+    frames = [frame for frame, _ in groups]
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+
+
 def _solve(
     step: str,
-    existing: gpd.GeoDataFrame,
+    existing: ServingGroups,
     candidates: gpd.GeoDataFrame,
     villages: gpd.GeoDataFrame,
     spec: LevelSpec,
@@ -125,17 +145,22 @@ def _solve(
     roads: RoadSearch | None,
     min_open: list[tuple[np.ndarray, int]] | None = None,
 ) -> tuple[SitingResult, sp.csr_matrix, np.ndarray]:
-    """One maximal-covering solve: existing centers fixed, ``p`` new candidates (or the
-    fewest that reach ``target``), with ``min_open`` sites per group (see
-    :func:`planner.siting.mclp`)."""
-    sites = pd.concat([existing.geometry, candidates.geometry], ignore_index=True)
-    cost = pairs_within(
-        villages.geometry, gpd.GeoSeries(sites, crs=villages.crs), spec, roads=roads
+    """One maximal-covering solve: existing centers fixed (each group within its own
+    radius), ``p`` new candidates serving with ``spec`` (or the fewest that reach
+    ``target``), with ``min_open`` sites per group (see :func:`planner.siting.mclp`).
+
+    Every stored pair is within the radius of its site, so the model's radius is
+    unbounded: sites of different radii (and units) share one coverage matrix.
+    """
+    sites = [*existing, (candidates, spec)]
+    cost = sp.hstack(
+        [pairs_within(villages.geometry, frame.geometry, s, roads=roads) for frame, s in sites],
+        format="csr",
     )
     weights = villages["population"].fillna(0).to_numpy(dtype=float)
-    fixed = np.arange(len(existing))
+    fixed = np.arange(sum(len(frame) for frame, _ in existing))
     solver = scenario.siting.solver
-    radius = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+    radius = np.inf
     required = _required(min_open, fixed)
     if p is None:
         p = _fewest_for_target(cost, weights, fixed, target or 1.0, len(candidates), min_open)
@@ -388,14 +413,15 @@ def propose(
         and "merged_townships" in layers
         and "township" in scenario.levels
     ):
-        existing = centers_serving(centers, scenario.also_levels("township"))
+        serving = _serving(scenario, centers, "township")
+        existing = _joined(serving)
         seats = _open_seats(layers, existing)
         spec = scenario.levels["township"]
         p = len(seats) if settings.subcenters.max_count is None else settings.subcenters.max_count
         if len(seats) and p:
             result, cost, weights = _solve(
                 "sub-centers",
-                existing,
+                serving,
                 seats,
                 villages,
                 spec,
@@ -422,8 +448,9 @@ def propose(
     station_level = "village" if "village" in scenario.levels else "station"
     if settings.stations.enabled and station_level in scenario.levels:
         stations = settings.stations
-        existing = centers_serving(centers, scenario.also_levels(station_level))
-        spec = scenario.levels[station_level]
+        serving = _serving(scenario, centers, station_level)
+        existing = _joined(serving)
+        spec = scenario.station_spec(station_level)
         candidates = _candidate_points(stations.candidates, layers, grids)
         p = stations.budget
         if p is None and stations.target_coverage is None:
@@ -435,7 +462,7 @@ def propose(
         )
         result, cost, weights = _solve(
             "stations",
-            existing,
+            serving,
             candidates,
             villages,
             spec,

@@ -139,12 +139,21 @@ class StationSiting(_Strict):
     capacity: Positive | None = None
     min_per_township: Annotated[int, Field(ge=0)] | None = None
     curve_max: Annotated[int, Field(ge=0)] | None = None
+    radius_m: Positive | None = None
+    minutes: Positive | None = None
 
     @model_validator(mode="after")
     def _budget_or_target(self) -> StationSiting:
         if self.budget is not None and self.target_coverage is not None:
             raise ValueError("give budget or target_coverage, not both")
+        if self.radius_m is not None and self.minutes is not None:
+            raise ValueError("give radius_m or minutes, not both")
         return self
+
+    @property
+    def has_radius(self) -> bool:
+        """True when stations have a service radius of their own."""
+        return self.radius_m is not None or self.minutes is not None
 
 
 class SolverSettings(_Strict):
@@ -236,6 +245,16 @@ class Scenario(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _station_radius_serves_villages(self) -> Scenario:
+        if self.siting.stations.has_radius and "village" not in self.levels:
+            raise ValueError(
+                "siting.stations.radius_m/minutes is the radius stations serve the village "
+                "level with, but there is no [levels.village]; give the station radius in "
+                "[levels.station] instead"
+            )
+        return self
+
     @field_validator("layers")
     @classmethod
     def _known_kinds(cls, value: dict[str, LayerSpec]) -> dict[str, LayerSpec]:
@@ -276,6 +295,30 @@ class Scenario(_Strict):
         spec = self.levels[level]
         extra = spec.also if spec.also is not None else DEFAULT_ALSO.get(level, ())
         return (level, *[e for e in extra if e != level])
+
+    def serving_groups(self, level: str) -> list[tuple[tuple[str, ...], LevelSpec]]:
+        """The center levels serving ``level``, grouped by the settings they serve with.
+
+        One group (:meth:`also_levels`, the level's own settings) unless stations serve
+        the level with a radius of their own (``[siting.stations] radius_m`` or
+        ``minutes``): then stations form a second group with the level's mode and travel
+        but that radius.
+        """
+        serving = self.also_levels(level)
+        stations = self.siting.stations
+        if level == "station" or "station" not in serving or not stations.has_radius:
+            return [(serving, self.levels[level])]
+        others = tuple(lvl for lvl in serving if lvl != "station")
+        groups = [(others, self.levels[level])] if others else []
+        return [*groups, (("station",), self.station_spec(level))]
+
+    def station_spec(self, level: str) -> LevelSpec:
+        """The settings stations serve ``level`` with: the level's, with the station
+        radius when ``[siting.stations]`` gives one."""
+        spec, stations = self.levels[level], self.siting.stations
+        if level == "station" or not stations.has_radius:
+            return spec
+        return spec.model_copy(update={"radius_m": stations.radius_m, "minutes": stations.minutes})
 
     def ordered_levels(self) -> list[str]:
         """Configured levels from the top of the network down."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -101,3 +103,51 @@ def test_sub_centers_serve_the_township_level():
     assert alone.covered.tolist() == [True, False]
     assert both.covered.tolist() == [True, True]
     assert both.center_ids.tolist() == ["T", "S"]
+
+
+def _station_scenario(village_m: float, station_m: float):
+    from planner.scenario import parse_scenario
+
+    data = {
+        "layers": {"villages": {"path": "villages.gpkg"}},
+        "levels": {"village": {"radius_m": village_m}},
+        "siting": {"stations": {"radius_m": station_m}},
+    }
+    return parse_scenario(data, base_dir=Path("."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    targets=coords,
+    own=coords,
+    stations=coords,
+    village_m=st.integers(1, 2000),
+    station_m=st.integers(1, 2000),
+)
+def test_stations_serve_with_their_own_radius(targets, own, stations, village_m, station_m):
+    from planner.pipeline import compute_levels
+
+    villages = frame(targets, id=[f"v{i}" for i in range(len(targets))],
+                     population=np.ones(len(targets)))  # fmt: skip
+    centers = frame(
+        [*own, *stations],
+        id=[f"c{i}" for i in range(len(own) + len(stations))],
+        level=["village"] * len(own) + ["station"] * len(stations),
+    )
+    res = compute_levels(_station_scenario(village_m, station_m), villages, centers)["village"]
+    tx, cx = np.asarray(targets, float) * 100, np.asarray([*own, *stations], float) * 100
+    d = np.hypot(*(tx[:, None, :] - cx[None, :, :]).transpose(2, 0, 1))
+    radius = np.r_[np.full(len(own), village_m), np.full(len(stations), station_m)]
+    reach = d <= radius
+    assert (res.covered == reach.any(axis=1)).all()
+    # the nearest covering center, else the nearest of all (centers: own level first)
+    ranked = np.where(reach.any(axis=1)[:, None] & ~reach, np.inf, d)
+    best = ranked.min(axis=1)
+    assert np.allclose(res.nearest.dist_m, best)
+    chosen = res.nearest.index
+    assert np.allclose(d[np.arange(len(targets)), chosen], best)
+    assert (reach[np.arange(len(targets)), chosen] == res.covered).all()
+    assert res.center_radius_m.tolist() == radius.tolist()
+    if not res.covered.all():
+        table = gaps(villages, {"village": res})
+        assert (table["radius_m"].to_numpy() == radius[chosen[~res.covered]]).all()

@@ -173,3 +173,30 @@ def test_run_with_the_dask_engine_gives_the_in_process_plan(tiny_region, client,
     columns = coverage_columns(local.villages)
     pd.testing.assert_frame_equal(local.villages[columns], spread.villages[columns])
     assert local.summary["levels"] == spread.summary["levels"]
+
+
+def test_dask_equals_in_process_with_a_station_radius(scenario, layers, client):
+    stations = scenario.siting.stations.model_copy(update={"radius_m": 6000.0})
+    own = scenario.model_copy(
+        update={"siting": scenario.siting.model_copy(update={"stations": stations})}
+    )
+    assert len(own.serving_groups("village")) == 2
+    villages, centers = layers["villages"], layers["centers"]
+    net = road_network(own, layers)
+    local = compute_levels(
+        own, villages, centers, roads=RoadSearch(net, villages, own.network.max_access_m)
+    )
+    spread = compute_levels_dask(
+        own, villages, centers, roads=layers["roads"], townships=layers["townships"],
+        client=client,
+    )  # fmt: skip
+    a = annotate_villages(villages.drop(columns="_row"), local)
+    b = annotate_villages(villages.drop(columns="_row"), spread)
+    pd.testing.assert_frame_equal(a[coverage_columns(a)], b[coverage_columns(b)])
+    # two groups along roads: village centers within 3 km, the 5 stations within 6 km
+    village_part, station_part = local["village"].parts
+    assert station_part.spec.radius_m == 6000.0 and len(station_part.centers) == 5
+    assert station_part.covered.any()
+    assert (station_part.covered == (station_part.nearest.dist_m <= 6000.0)).all()
+    assert (local["village"].covered == (village_part.covered | station_part.covered)).all()
+    assert (station_part.covered & ~(station_part.nearest.dist_m <= 3000.0)).any()

@@ -133,9 +133,16 @@ def test_euclidean_pairs_equal_brute_force_including_zero_distances(tiny_region)
     assert len(rows) == len(cols)
 
 
-def _constrained_best(radius: float, k: int, minimum: int, stations_in: dict[str, int]) -> float:
-    """Best new population over k-subsets of villages as station sites, where every
-    township ends with at least ``minimum`` stations (``stations_in``: existing ones)."""
+def _constrained_best(
+    radius: float,
+    k: int,
+    minimum: int,
+    stations_in: dict[str, int],
+    station_radius: float | None = None,
+) -> float:
+    """Best new population over k-subsets of villages as station sites (serving within
+    ``station_radius``, default ``radius``), where every township ends with at least
+    ``minimum`` stations (``stations_in``: existing ones)."""
     frames = {kind: f.to_crs(METRIC) for kind, f in tiny_frames().items()}
     villages, centers = frames["villages"], frames["centers"]
     existing = centers[centers["level"].isin(["村", "village", "station"])].geometry
@@ -150,9 +157,24 @@ def _constrained_best(radius: float, k: int, minimum: int, stations_in: dict[str
                   for t in set(township)}  # fmt: skip
         if min(counts.values()) < minimum:
             continue
-        reach = covered | (d[:, list(subset)] <= radius).any(axis=1)
+        reach = covered | (d[:, list(subset)] <= (station_radius or radius)).any(axis=1)
         best = max(best, float(pop[reach & ~covered].sum()))
     return best
+
+
+@pytest.mark.parametrize("station_m", [400, 3500])
+def test_stations_serve_with_their_own_radius(tmp_path, station_m):
+    path = write(tmp_path, f"\n[siting.stations]\nbudget = 2\nradius_m = {station_m}\n")
+    plan = run(load_scenario(path), write=False)
+    stations = plan.proposals[plan.proposals["kind"] == "station"]
+    gained = stations["new_population_covered"].sum()
+    assert gained == pytest.approx(_constrained_best(500, 2, 0, {}, station_m))
+    before = plan.summary["levels"]["village"]["population_covered"]
+    after = plan.summary["after"]["levels"]["village"]
+    assert after["population_covered"] == pytest.approx(before + gained)
+    assert after["radii_m"] == [500.0, float(station_m)]
+    areas = plan.service_areas[plan.service_areas["level"] == "village"]
+    assert sorted(set(areas["radius_m"])) == [500.0]  # no existing station yet
 
 
 def test_min_per_township_places_a_station_in_every_township(tmp_path):

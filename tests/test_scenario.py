@@ -112,3 +112,41 @@ def test_column_mapping_is_kept():
 def test_network_levels_need_roads():
     with pytest.raises(PlannerError, match=r"township use mode = \"network\".*layers\.roads"):
         parse({"levels": {"township": {"radius_m": 5000, "mode": "network"}}})
+
+
+def test_station_radius_groups_the_centers_serving_villages():
+    scenario = parse(
+        {
+            "levels": {"village": {"radius_m": 1000, "mode": "euclidean"}},
+            "siting": {"stations": {"radius_m": 300}},
+        }
+    )
+    (own, own_spec), (stations, station_spec) = scenario.serving_groups("village")
+    assert own == ("village",) and own_spec.radius_m == 1000
+    assert stations == ("station",) and station_spec.radius_m == 300
+    plain = parse({"levels": {"village": {"radius_m": 1000}}})
+    assert plain.serving_groups("village") == [(("village", "station"), plain.levels["village"])]
+    timed = parse(
+        {
+            "levels": {"village": {"minutes": 15}},
+            "siting": {"stations": {"minutes": 5}},
+        }
+    )
+    assert timed.station_spec("village").minutes == 5
+    assert timed.station_spec("village").radius_m is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"levels": {"village": {"radius_m": 1}}, "siting": {"stations": {"radius_m": 1,
+          "minutes": 2}}}, "radius_m or minutes, not both"),
+        ({"levels": {"station": {"radius_m": 1}}, "siting": {"stations": {"radius_m": 1}}},
+         r"there is no \[levels.village\]"),
+        ({"levels": {"village": {"radius_m": 1}}, "siting": {"stations": {"radius_m": -5}}},
+         "siting.stations.radius_m"),
+    ],
+)  # fmt: skip
+def test_bad_station_radius(data, message):
+    with pytest.raises(PlannerError, match=message):
+        parse(data)
