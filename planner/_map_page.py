@@ -131,7 +131,8 @@ def nonempty(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     """Rows with a non-empty geometry; None when there are none."""
     if frame is None or frame.empty:
         return None
-    keep = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    geoms = frame.geometry.values
+    keep = frame[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     return keep if len(keep) else None
 
 

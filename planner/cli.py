@@ -107,7 +107,8 @@ def _print_headline(summary: dict[str, Any]) -> None:
     for level, s in summary["levels"].items():
         table.add_row(
             level,
-            f"{s['radius_m']:,.0f} m ({s['mode']})",
+            f"{s['radius_m']:,.0f} m ({s['mode']})"
+            + "".join(f" · {r:,.0f} m" for r in s.get("radii_m", [])[1:]),
             str(s["centers"]),
             f"{s['population_rate']:.1%}",
             f"{s['villages_uncovered']:,}",

@@ -210,13 +210,17 @@ def _add_boundaries(ctx: _Ctx, plan: Plan) -> None:
 
 
 def _radius_text(t: dict[str, str], plan: Plan, level: str) -> str:
-    name = LEVEL_NAMES[t["lang"]][level]
+    """The level's name and radius; with a station radius of its own, that one too."""
     if level not in plan.levels:
-        return name
-    spec = plan.levels[level].spec
-    if spec.uses_time:
-        return t["minutes"].format(level=name, n=f"{spec.minutes:g}")
-    return t["radius"].format(level=name, n=f"{spec.cutoff_m:,.0f}")
+        return LEVEL_NAMES[t["lang"]][level]
+    texts = []
+    for i, (serving, spec) in enumerate(plan.scenario.serving_groups(level)):
+        name = LEVEL_NAMES[t["lang"]][level if i == 0 else serving[0]]
+        if spec.uses_time:
+            texts.append(t["minutes"].format(level=name, n=f"{spec.minutes:g}"))
+        else:
+            texts.append(t["radius"].format(level=name, n=f"{spec.cutoff_m:,.0f}"))
+    return " · ".join(texts)
 
 
 def _add_service_areas(ctx: _Ctx, plan: Plan, shown: str | None) -> None:
