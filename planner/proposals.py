@@ -131,6 +131,20 @@ def _joined(groups: ServingGroups) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
+def _runs(
+    groups: list[tuple[gpd.GeoDataFrame, LevelSpec]], crs: Any
+) -> list[tuple[gpd.GeoSeries, LevelSpec]]:
+    """Site points of consecutive groups with the same settings joined, so each run of
+    sites needs one search."""
+    runs: list[tuple[list[Any], LevelSpec]] = []
+    for frame, spec in groups:
+        if runs and runs[-1][1] == spec:
+            runs[-1][0].append(frame.geometry.to_numpy())
+        else:
+            runs.append(([frame.geometry.to_numpy()], spec))
+    return [(gpd.GeoSeries(np.concatenate(parts), crs=crs), spec) for parts, spec in runs]
+
+
 def _solve(
     step: str,
     existing: ServingGroups,
@@ -152,11 +166,11 @@ def _solve(
     Every stored pair is within the radius of its site, so the model's radius is
     unbounded: sites of different radii (and units) share one coverage matrix.
     """
-    sites = [*existing, (candidates, spec)]
-    cost = sp.hstack(
-        [pairs_within(villages.geometry, frame.geometry, s, roads=roads) for frame, s in sites],
-        format="csr",
-    )
+    blocks = [
+        pairs_within(villages.geometry, points, s, roads=roads)
+        for points, s in _runs([*existing, (candidates, spec)], villages.crs)
+    ]
+    cost = sp.hstack(blocks, format="csr")
     weights = villages["population"].fillna(0).to_numpy(dtype=float)
     fixed = np.arange(sum(len(frame) for frame, _ in existing))
     solver = scenario.siting.solver
