@@ -60,10 +60,7 @@ def solve_mclp_reduced(
         if solved is not None:
             return solved
     bound, sites = mclp_lagrangian(a, gw, k, sites, gap=mip_gap, deadline=deadline)
-    value = cover_value(a, gw, sites)
-    bound = min(bound, float(gw.sum()))
-    status = "optimal" if relative_gap(value, bound) <= mip_gap else "heuristic"
-    return sites, bound, status, "heuristic"
+    return _certified(a, gw, sites, bound, mip_gap)
 
 
 def solve_mclp_min_open(
@@ -94,6 +91,14 @@ def solve_mclp_min_open(
             is_open, outcome = solved
             return np.flatnonzero(is_open), outcome.bound, outcome.status, "mip"
     bound, _ = mclp_lagrangian(a, gw, k, sites, gap=mip_gap, deadline=deadline)
+    return _certified(a, gw, sites, bound, mip_gap)
+
+
+def _certified(
+    a: sp.csr_array, gw: np.ndarray, sites: np.ndarray, bound: float, mip_gap: float
+) -> tuple[np.ndarray, float, str, str]:
+    """A heuristic MCLP solution with its bound (capped at the total weight, never below
+    the solution's value) and status (optimal when within ``mip_gap``)."""
     value = cover_value(a, gw, sites)
     bound = max(min(bound, float(gw.sum())), value)
     status = "optimal" if relative_gap(value, bound) <= mip_gap else "heuristic"

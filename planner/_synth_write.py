@@ -19,6 +19,7 @@ import pyogrio
 from . import export
 from .crs import wgs84_to_gcj02
 from .errors import PlannerError
+from .scenario import LAYER_KINDS
 from .schemas import SCHEMAS
 
 #: Formats of the committed demo region; kinds not listed are written as GeoPackage.
@@ -66,16 +67,10 @@ _LEVEL_MODES: dict[str, dict[str, str]] = {
     "village": {"mode": "network", "travel": "walk"},
     "station": {},
 }
+#: Layer kinds of a region, in writing order: every kind a scenario reads but grids.
+KINDS: tuple[str, ...] = tuple(kind for kind in LAYER_KINDS if kind != "grids")
 #: Layer kinds a national scenario reads (straight-line coverage, audit, summary).
-NATIONAL_KINDS = (
-    "centers",
-    "villages",
-    "village_areas",
-    "townships",
-    "counties",
-    "merged_townships",
-    "merged_township_areas",
-)
+NATIONAL_KINDS = tuple(kind for kind in KINDS if kind not in ("roads", "candidates"))
 
 
 def write_layers(

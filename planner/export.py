@@ -365,15 +365,21 @@ def shapefile_field_names(columns: list[str]) -> dict[str, str]:
             base = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", ascii_text)).strip("_")
             if not base or base[0].isdigit():
                 base = f"f_{base}" if base else "field"
-            short = base[:_DBF_NAME_BYTES]
-            n = 0
-            while short.lower() in used:
-                n += 1
-                tail = f"_{n}"
-                short = base[: _DBF_NAME_BYTES - len(tail)] + tail
+            short = _unique_name(base, _DBF_NAME_BYTES, used, tail="_{n}", first=1)
         used.add(short.lower())
         mapping[text] = short
     return mapping
+
+
+def _unique_name(base: str, limit: int, used: set[str], *, tail: str, first: int) -> str:
+    """``base`` cut to ``limit`` characters; while that is taken (``used`` holds lower-case
+    names), ``tail.format(n=first)``, ``tail.format(n=first + 1)``, … replaces its end."""
+    name, n = base[:limit], first
+    while name.lower() in used:
+        suffix = tail.format(n=n)
+        name = base[: limit - len(suffix)] + suffix
+        n += 1
+    return name
 
 
 def _write_shapefile(gdf: gpd.GeoDataFrame, tmp: Path, *, encoding: str) -> None:
@@ -653,12 +659,7 @@ def _sheet_names(names: list[str]) -> list[str]:
     used: set[str] = set()
     for raw in names:
         base = re.sub(r"[\[\]:*?/\\]", "_", str(raw)).strip("'") or "Sheet"
-        title = base[:_XLSX_SHEET_CHARS]
-        n = 1
-        while title.lower() in used:
-            n += 1
-            tail = f" ({n})"
-            title = base[: _XLSX_SHEET_CHARS - len(tail)] + tail
+        title = _unique_name(base, _XLSX_SHEET_CHARS, used, tail=" ({n})", first=2)
         used.add(title.lower())
         out.append(title)
     return out

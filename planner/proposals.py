@@ -221,8 +221,8 @@ def _fewest_for_target(
     minimums per group, the greedy first meets them (as the solver's start does)."""
     cover = _cover(cost)
     forced = np.empty(0, dtype=np.int64)
-    if _required(min_open, fixed):
-        solved = mclp(cost, weights, np.inf, _required(min_open, fixed), fixed=fixed,
+    if required := _required(min_open, fixed):
+        solved = mclp(cost, weights, np.inf, required, fixed=fixed,
                       min_open=min_open, method="heuristic", time_limit=1.0)  # fmt: skip
         forced = np.setdiff1d(solved.selected, fixed)
     start = np.union1d(fixed, forced)

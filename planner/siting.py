@@ -569,19 +569,15 @@ def _group_rows(
 ) -> tuple[sp.csr_array, np.ndarray]:
     """Group × column incidence of the groups' sites among ``site_ids`` (the model's
     columns), with each group's minimum."""
-    column = np.full(int(site_ids.max(initial=-1)) + 1, -1, dtype=np.int64)
-    column[site_ids] = np.arange(site_ids.size)
-    rows, cols = [], []
+    size = max([int(site_ids.max(initial=-1)), *(int(g.max(initial=-1)) for g, _ in groups)])
+    owner = np.full(size + 1, -1, dtype=np.int64)  # group of every original site
     for i, (sites, _) in enumerate(groups):
-        inside = column[sites[sites < column.size]]
-        inside = inside[inside >= 0]
-        rows.append(np.full(inside.size, i))
-        cols.append(inside)
+        owner[sites] = i
+    label = owner[site_ids]
+    cols = np.flatnonzero(label >= 0)
     incidence = sp.csr_array(
-        (np.ones(sum(c.size for c in cols)), (np.concatenate([[], *rows]).astype(np.int64),
-                                              np.concatenate([[], *cols]).astype(np.int64))),
-        shape=(len(groups), site_ids.size),
-    )  # fmt: skip
+        (np.ones(cols.size), (label[cols], cols)), shape=(len(groups), site_ids.size)
+    )
     return incidence, np.array([need for _, need in groups], dtype=float)
 
 

@@ -30,7 +30,7 @@ from . import _synth_attrs as attrs
 from . import _synth_geom as geom
 from ._synth_centers import build_candidates, build_centers
 from ._synth_roads import build_roads
-from ._synth_write import DEMO_FORMATS, write_layers
+from ._synth_write import DEMO_FORMATS, KINDS, write_layers
 from .errors import PlannerError
 
 __all__ = ["DEMO_FORMATS", "KINDS", "SYNTH_CRS", "Region", "generate_region", "write_region"]
@@ -38,19 +38,6 @@ __all__ = ["DEMO_FORMATS", "KINDS", "SYNTH_CRS", "Region", "generate_region", "w
 #: Metric CRS the region is built in: CGCS2000 / 3-degree Gauss-Krüger CM 123E, the zone
 #: ``crs = "auto"`` picks for data around 122°E.
 SYNTH_CRS = "EPSG:4550"
-
-#: Layer kinds of a region, in writing order.
-KINDS: tuple[str, ...] = (
-    "centers",
-    "villages",
-    "village_areas",
-    "townships",
-    "counties",
-    "merged_townships",
-    "merged_township_areas",
-    "roads",
-    "candidates",
-)
 
 _TOWNSHIPS_PER_COUNTY = 13  # Tongliao: 116 townships in 9 counties
 _COUNTIES_PER_CITY = 80  # county codes 02 (the district) and 21..99 within one city code
