@@ -54,6 +54,6 @@ def unit_names(plan: Plan, unit: str) -> pd.Series:
     elif unit == "township" and townships is not None and "name" in townships.columns:
         frame = townships[["id", "name"]]
     else:
-        return pd.Series(dtype="string")
+        return pd.Series(dtype="string", index=pd.Index([], dtype="string"))
     frame = frame.dropna().drop_duplicates("id")
     return pd.Series(frame["name"].to_numpy(), index=frame["id"].astype("string"), dtype="string")

@@ -352,6 +352,13 @@ def prepare_lines(
         )
     if missing.all():
         raise PlannerError(f"no road lines: all {len(lines)} geometries are empty")
+    xy, index = shapely.get_coordinates(geoms[~missing], return_index=True)
+    nonfinite = np.flatnonzero(~missing)[np.unique(index[~np.isfinite(xy).all(axis=1)])]
+    if len(nonfinite):
+        raise PlannerError(
+            f"road lines have NaN or infinite coordinates in {len(nonfinite)} row(s) "
+            f"(first: row {nonfinite[0] + 1}); fix or delete those lines"
+        )
     frame = lines[~missing]
     n = len(frame)
     oneway, reverse = (

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import tempfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ import pyogrio
 import shapely
 
 from planner.errors import PlannerError
+from planner.readers import require_regular_file
 
 if TYPE_CHECKING:
     from planner.network import RoadNetwork
@@ -50,6 +53,10 @@ NOT_ROADS = frozenset(
 )
 _MPH = 1.609344
 _OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz")
+#: Largest decompressed size of an ``.osm.bz2``/``.osm.gz`` extract, in bytes; the file is
+#: streamed to a temporary ``.osm`` and refused as soon as it grows past this.
+MAX_DECOMPRESSED_BYTES = 2 << 30
+_CHUNK = 1 << 20
 
 
 def read_road_lines(path: str | Path) -> gpd.GeoDataFrame:
@@ -68,8 +75,7 @@ def read_road_lines(path: str | Path) -> gpd.GeoDataFrame:
         Lines in the file's CRS with ``highway``, ``maxspeed``, ``oneway``, ``name``.
     """
     path = Path(path)
-    if not path.exists():
-        raise PlannerError(f"{path}: road file not found")
+    require_regular_file(path)
     name = path.name.lower()
     try:
         if name.endswith(_OSM_SUFFIXES):
@@ -87,11 +93,42 @@ def read_road_lines(path: str | Path) -> gpd.GeoDataFrame:
 def _read_osm(path: Path) -> gpd.GeoDataFrame:
     """Ways with a ``highway`` tag from the GDAL OSM driver's ``lines`` layer."""
     name = path.name.lower()
-    source: str | bytes = str(path)
-    if name.endswith(".bz2"):
-        source = bz2.decompress(path.read_bytes())
-    elif name.endswith(".gz"):
-        source = gzip.decompress(path.read_bytes())
+    if name.endswith((".bz2", ".gz")):
+        with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+            plain = Path(folder) / "extract.osm"
+            _decompress(path, plain)
+            return _read_osm_lines(plain)
+    return _read_osm_lines(path)
+
+
+def _decompress(path: Path, target: Path) -> None:
+    """Stream a ``.bz2``/``.gz`` file into ``target``, at most :data:`MAX_DECOMPRESSED_BYTES`.
+
+    Raises
+    ------
+    PlannerError
+        When the file is damaged or unpacks to more than the limit (a decompression bomb).
+    """
+    opener = bz2.open if path.name.lower().endswith(".bz2") else gzip.open
+    written = 0
+    try:
+        with opener(path, "rb") as source, target.open("wb") as sink:
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                if written > MAX_DECOMPRESSED_BYTES:
+                    raise PlannerError(
+                        f"{path}: unpacks to more than {MAX_DECOMPRESSED_BYTES / 2**20:,.0f} MB; "
+                        "refused (a damaged file or a decompression bomb)",
+                        fix="give the .osm.pbf extract of the region instead",
+                    )
+                sink.write(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
+            raise  # a disk error while writing the temporary file, not bad input
+        raise PlannerError(f"{path}: cannot unpack ({exc})") from None
+
+
+def _read_osm_lines(source: Path) -> gpd.GeoDataFrame:
     frame = pyogrio.read_dataframe(
         source,
         layer="lines",

@@ -124,7 +124,8 @@ def full_coverage_audit(frames: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame
     Parameters
     ----------
     frames
-        Canonical layers by kind (``centers`` and whichever unit layers exist).
+        Canonical layers by kind (``centers`` and whichever unit layers exist). Without
+        ``centers`` every unit is ``missing``.
 
     Returns
     -------
@@ -132,11 +133,16 @@ def full_coverage_audit(frames: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame
         One row per unit: ``level``, ``unit_id``, ``unit_name``, ``status`` (ok, outside,
         missing), ``center_ids``; the geometry is a point inside the unit.
     """
+    crs = next((f.crs for f in frames.values() if f is not None and f.crs is not None), None)
     centers = frames.get("centers")
+    if centers is None:  # no centers layer: every unit lacks its center
+        centers = gpd.GeoDataFrame(
+            {"id": pd.Series(dtype="string"), "level": pd.Series(dtype="string")},
+            geometry=gpd.GeoSeries([], crs=crs),
+            crs=crs,
+        )
     tables = []
     for level, (kind, code_column) in UNITS.items():
-        if centers is None:
-            continue
         mine = _centers_of(centers, level, code_column)
         units = frames.get(kind)
         if units is not None and len(units):
@@ -146,8 +152,8 @@ def full_coverage_audit(frames: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame
     if not tables:
         return gpd.GeoDataFrame(
             {"level": [], "unit_id": [], "unit_name": [], "status": [], "center_ids": []},
-            geometry=[],
-            crs=None,
+            geometry=gpd.GeoSeries([], crs=crs),
+            crs=crs,
         )
     return gpd.GeoDataFrame(pd.concat(tables, ignore_index=True), crs=tables[0].crs)
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from .errors import PlannerError, Problem, ValidationError
 from .progress import console
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 DEFAULT_SCENARIO = Path("scenarios/demo.toml")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,23 +41,83 @@ OutOption = Annotated[
 ]
 
 
-def problem_table(problems: list[Problem]) -> Table:
-    """One table of problems: layer, file, row, column, problem, what to do."""
-    table = Table(show_lines=False, header_style="bold", expand=False)
-    for name in ("", "layer", "file", "row", "column", "problem", "what to do"):
-        table.add_column(name, overflow="fold")
+#: Narrower consoles get one block per problem instead of a table.
+TABLE_MIN_WIDTH = 100
+
+
+def problem_report(problems: list[Problem], *, width: int) -> Group:
+    """Problems grouped by layer and file: a table per group on a wide console, one block
+    per problem on a narrow one (every line fits ``width``, no text is cut)."""
+    groups: dict[tuple[str, str], list[Problem]] = {}
     for p in problems:
-        mark = "[red]error[/]" if p.severity == "error" else "[yellow]warning[/]"
-        table.add_row(
-            mark,
-            p.layer,
-            Path(p.file).name if p.file else "",
-            "" if p.row is None else str(p.row),
-            p.column,
-            p.problem,
-            p.fix,
-        )
+        groups.setdefault((p.layer, p.file), []).append(p)
+    parts: list[RenderableType] = []
+    for (layer, file), rows in groups.items():
+        heading = Text(layer or "input", style="bold")
+        if file:
+            heading.append(f" · {file}", style="bold")
+        parts.append(heading)
+        parts.append(_group_table(rows) if width >= TABLE_MIN_WIDTH else _group_blocks(rows))
+    return Group(*parts)
+
+
+def _severity(p: Problem) -> Text:
+    return Text(p.severity, style="red" if p.severity == "error" else "yellow")
+
+
+def _group_table(problems: list[Problem]) -> Table:
+    """Row, column, problem, what to do; columns empty in every row are left out."""
+    cells = {
+        "row": ["" if p.row is None else f"{p.row:,}" for p in problems],
+        "column": [p.column for p in problems],
+        "problem": [p.problem for p in problems],
+        "what to do": [p.fix for p in problems],
+    }
+    shown = [name for name, values in cells.items() if any(values)]
+    table = Table(show_lines=False, header_style="bold", expand=False)
+    table.add_column("")
+    for name in shown:
+        table.add_column(name, overflow="fold")
+    for i, p in enumerate(problems):
+        table.add_row(_severity(p), *(Text(cells[name][i]) for name in shown))  # no markup
     return table
+
+
+def _group_blocks(problems: list[Problem]) -> Group:
+    blocks: list[RenderableType] = []
+    for p in problems:
+        head = _severity(p)
+        where = [
+            f"row {p.row:,}" if p.row is not None else "",
+            f"column {p.column!r}" if p.column else "",
+        ]
+        if any(where):
+            head.append(" · " + " · ".join(w for w in where if w))
+        body = Text(p.problem, overflow="fold")
+        if p.fix:
+            body.append(f"\n→ {p.fix}", style="dim")
+        blocks += [Padding(head, (0, 0, 0, 2)), Padding(body, (0, 0, 0, 4))]
+    return Group(*blocks)
+
+
+def tally(problems: list[Problem]) -> str:
+    """``"100 error(s) in 1 layer, 2 warning(s)"``: rows summarised into one problem
+    count as many as they stand for."""
+    errors = [p for p in problems if p.severity == "error"]
+    n_errors = sum(p.count for p in errors)
+    n_warnings = sum(p.count for p in problems if p.severity != "error")
+    places = {p.layer for p in errors}
+    layers = len(places - {"scenario"})
+    where = (["the scenario"] if "scenario" in places else []) + (
+        [f"{layers} layer" + ("s" if layers > 1 else "")] if layers else []
+    )
+    text = f"{n_errors:,} error(s)" + (f" in {' and '.join(where)}" if where else "")
+    return text + (f", {n_warnings:,} warning(s)" if n_warnings else "")
+
+
+def print_problems(problems: list[Problem]) -> None:
+    """Print the problem report sized to the console."""
+    console.print(problem_report(problems, width=console.width))
 
 
 def _fail(message: str) -> None:
@@ -67,15 +133,27 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ValidationError as exc:
-            console.print(problem_table(exc.problems))
-            errors = sum(p.severity == "error" for p in exc.problems)
-            _fail(f"{errors} error(s) in the input; nothing was written")
+            print_problems(exc.problems)
+            _fail(f"{tally(exc.problems)}; nothing was written")
         except PlannerError as exc:
             _fail(str(exc).replace("[", r"\["))
         except (OSError, UnicodeError) as exc:
             _fail(str(exc).replace("[", r"\["))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _checked(scenario: Path, out: Path | None, *, need_levels: bool = True) -> Scenario:
+    """Load the scenario and refuse it (:class:`ValidationError`) when
+    :func:`~planner.preflight.check_scenario` finds an error."""
+    from .preflight import check_scenario
+    from .scenario import load_scenario
+
+    loaded = load_scenario(scenario)
+    problems = check_scenario(loaded, out_dir=out, need_levels=need_levels)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(problems)
+    return loaded
 
 
 @app.command()
@@ -118,21 +196,26 @@ def _print_headline(summary: dict[str, Any]) -> None:
 
 @app.command()
 @user_errors
-def validate(scenario: ScenarioArg) -> None:
-    """Read every layer and list all problems; exit 2 if any is an error."""
+def validate(scenario: ScenarioArg, out: OutOption = None) -> None:
+    """Check the scenario and everything a run needs, read every layer and list all
+    problems; exit 2 if any is an error."""
     from .layers import collect_layers
+    from .preflight import check_scenario, unreadable_layers
     from .scenario import load_scenario
 
-    layers = collect_layers(load_scenario(scenario))
-    errors = [p for p in layers.problems if p.severity == "error"]
-    if layers.problems:
-        console.print(problem_table(layers.problems))
-    if errors:
-        _fail(f"{len(errors)} error(s), {len(layers.problems) - len(errors)} warning(s)")
+    loaded = load_scenario(scenario)
+    problems = check_scenario(loaded, out_dir=out)
+    skip = unreadable_layers(problems)
+    layers = collect_layers(loaded, kinds=tuple(k for k in loaded.layers if k not in skip))
+    problems += layers.problems
+    if problems:
+        print_problems(problems)
+    if any(p.severity == "error" for p in problems):
+        _fail(tally(problems))
     counts = ", ".join(f"{k} {len(v):,}" for k, v in layers.frames.items())
     console.print(
         f"[green]ok[/]: {counts}; working CRS {layers.crs.to_string()}"
-        + (f"; {len(layers.problems)} warning(s)" if layers.problems else "")
+        + (f"; {tally(problems).removeprefix('0 error(s), ')}" if problems else "")
     )
 
 
@@ -196,9 +279,8 @@ def grids(scenario: ScenarioArg, out: OutOption = None) -> None:
     """Generate governance grids for every village (or check the scenario's grid layer)
     and export them in the scenario's formats."""
     from .pipeline import grids_only
-    from .scenario import load_scenario
 
-    step = grids_only(load_scenario(scenario), out_dir=out)
+    step = grids_only(_checked(scenario, out, need_levels=False), out_dir=out)
     stats = step.stats
     if step.issues is not None:
         console.print(f"checked {stats['grids']:,} grids: {stats['issues']:,} issue(s)")
@@ -220,9 +302,10 @@ def inspect(
     """Plan an unannounced inspection round: a stratified sample of centers, weighted
     toward non-compliant or unknown ones, in a short visiting order."""
     from .pipeline import plan_inspection
-    from .scenario import load_scenario
 
-    stops, route = plan_inspection(load_scenario(scenario), sample=sample, seed=seed, out_dir=out)
+    stops, route = plan_inspection(
+        _checked(scenario, out, need_levels=False), sample=sample, seed=seed, out_dir=out
+    )
     length = float(route["length_m"].iloc[0]) / 1000 if len(route) else 0.0
     console.print(
         f"{len(stops)} stops, {length:,.1f} km: " + " → ".join(stops["id"].astype(str).tolist())

@@ -26,6 +26,7 @@ from .report import (
     render_html,
     use_font,
 )
+from .staging import staged_output
 
 if TYPE_CHECKING:
     from .pipeline import Plan
@@ -181,7 +182,9 @@ def write_compare(
 
     Writes ``compare.xlsx``, ``compare.csv``, ``compare.html`` (self-contained) and
     ``compare_map.html`` (both scenarios' coverage and proposals as layers) into
-    ``out_dir`` (created when missing), each atomically.
+    ``out_dir`` (created when missing), all at once: they replace the previous
+    comparison's files there and the folder's other files are kept
+    (:func:`~planner.staging.staged_output`).
 
     Parameters
     ----------
@@ -195,8 +198,9 @@ def write_compare(
     Returns
     -------
     dict
-        Written paths by name (``xlsx``, ``csv``, ``html``).
+        Written paths by name (``xlsx``, ``csv``, ``html``, ``map``).
     """
+    from .maps import build_compare_map, render_map
     from .pipeline import run
     from .scenario import load_scenario
 
@@ -204,15 +208,38 @@ def write_compare(
     plan_b = run(load_scenario(Path(b_path)), write=False)
     lang = plan_a.scenario.outputs.lang if lang is None else lang
     lab = labels(lang)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     table = compare(plan_a, plan_b, lang=lang)
-    written = {
-        "xlsx": write_xlsx(out / "compare.xlsx", {lab["sheets"]["compare"]: table}),
-        "csv": write_csv(out / "compare.csv", table),
-    }
     names = plan_a.scenario.scenario.name, plan_b.scenario.scenario.name
-    page = render_html(
+    pages = {
+        "html": _compare_page(plan_a, plan_b, table, (a_path, b_path), lang=lang),
+        "map": render_map(build_compare_map(plan_a, plan_b, lang=lang)),
+    }
+    with staged_output(out_dir, command="compare", scenario=" vs ".join(names)) as out:
+        write_xlsx(out / "compare.xlsx", {lab["sheets"]["compare"]: table})
+        write_csv(out / "compare.csv", table)
+        for name, page in pages.items():
+            with atomic_path(out / _PAGES[name]) as tmp:
+                tmp.write_text(page, encoding="utf-8")
+    files = {"xlsx": "compare.xlsx", "csv": "compare.csv", **_PAGES}
+    return {name: Path(out_dir) / file for name, file in files.items()}
+
+
+_PAGES = {"html": "compare.html", "map": "compare_map.html"}
+
+
+def _compare_page(
+    plan_a: Plan,
+    plan_b: Plan,
+    table: pd.DataFrame,
+    paths: tuple[str | os.PathLike[str], str | os.PathLike[str]],
+    *,
+    lang: str,
+) -> str:
+    """``compare.html``: the table and the plot, self-contained."""
+    lab = labels(lang)
+    names = plan_a.scenario.scenario.name, plan_b.scenario.scenario.name
+    a_path, b_path = paths
+    return render_html(
         lang=lang,
         title=lab["text"]["compare_title"].format(a=names[0], b=names[1]),
         meta=[("A", f"{names[0]} ({a_path})"), ("B", f"{names[1]} ({b_path})")],
@@ -227,13 +254,3 @@ def write_compare(
             },
         ],
     )
-    with atomic_path(out / "compare.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    written["html"] = out / "compare.html"
-    from .maps import build_compare_map, render_map
-
-    page = render_map(build_compare_map(plan_a, plan_b, lang=lang))
-    with atomic_path(out / "compare_map.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    written["map"] = out / "compare_map.html"
-    return written

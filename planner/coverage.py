@@ -335,6 +335,32 @@ def gaps(villages: gpd.GeoDataFrame, results: dict[str, LevelResult]) -> gpd.Geo
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=villages.crs)
 
 
+def unit_of(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None) -> pd.Series:
+    """Id of the unit polygon each point lies in, aligned on ``points``; missing outside
+    every unit or without ``units``."""
+    out = pd.Series(pd.NA, index=points.index, dtype="string")
+    if units is None or not len(points) or not len(units):
+        return out
+    hit, poly = shapely.STRtree(units.geometry.values).query(
+        points.geometry.values, predicate="within"
+    )
+    out.iloc[hit[::-1]] = units["id"].astype("string").to_numpy()[poly[::-1]]  # first wins
+    return out
+
+
+def township_of(points: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) -> pd.Series:
+    """Township code of each point: its ``township_id`` where given, else the township
+    polygon it lies in (missing when neither says)."""
+    stated = (
+        points["township_id"].astype("string")
+        if "township_id" in points.columns
+        else pd.Series(pd.NA, index=points.index, dtype="string")
+    )
+    if not stated.isna().any():
+        return stated
+    return stated.fillna(unit_of(points, townships))
+
+
 def county_of(villages: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) -> pd.Series:
     """County code per village: through its township, else the first 6 code digits."""
     county = pd.Series(pd.NA, index=villages.index, dtype="string")

@@ -227,11 +227,12 @@ def _centroid(lon: ArrayLike, lat: ArrayLike) -> tuple[float, float]:
     ok = np.isfinite(lon) & np.isfinite(lat) & ~out_of_range_lonlat(lon, lat)
     if not ok.any():
         raise PlannerError("cannot pick a working CRS: no valid longitude/latitude given")
-    return float(lon[ok].mean()), float(lat[ok].mean())
+    return float(np.median(lon[ok])), float(np.median(lat[ok]))
 
 
 def auto_working_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
-    """Metric working CRS for WGS84 points, chosen from their mean position.
+    """Metric working CRS for WGS84 points, chosen from their median position (a few
+    stray points do not move it).
 
     In China's extent: the CGCS2000 3° Gauss-Krüger zone without zone prefix whose
     central meridian (75°E … 135°E by 3°) is nearest (EPSG:4534–4554). Elsewhere: the

@@ -10,7 +10,21 @@ from dataclasses import dataclass
 
 
 class PlannerError(ValueError):
-    """Bad input or an impossible request; the message is meant for the user."""
+    """Bad input or an impossible request; the message is meant for the user.
+
+    Parameters
+    ----------
+    message
+        What is wrong, in the user's terms.
+    column
+        The user's column the problem is about, when there is one.
+    fix
+        What the user should do about it ("" when the message says it).
+    """
+
+    def __init__(self, message: str = "", *, column: str = "", fix: str = ""):
+        super().__init__(message)
+        self.column, self.fix = column, fix
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,9 @@ class Problem:
         What is wrong, showing the offending value.
     fix
         What the user should do about it.
+    count
+        How many rows the finding stands for: 1, or more for a summary row
+        (``"... and 80 more rows with: …"`` has ``count=80``).
     """
 
     severity: str
@@ -42,6 +59,7 @@ class Problem:
     column: str
     problem: str
     fix: str = ""
+    count: int = 1
 
     def __str__(self) -> str:
         where = self.file or self.layer
@@ -59,5 +77,6 @@ class ValidationError(PlannerError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         errors = [p for p in self.problems if p.severity == "error"]
-        lines = [f"{len(errors)} problem(s) in the input:"] + [f"  {p}" for p in errors]
+        rows = sum(p.count for p in errors)
+        lines = [f"{rows} problem(s) in the input:"] + [f"  {p}" for p in errors]
         super().__init__("\n".join(lines))

@@ -27,8 +27,11 @@ and GeoParquet. Notes per format:
 * **GeoParquet** is written by geopandas (GDAL here has no Parquet driver).
 
 Tabular writers: :func:`write_csv` writes UTF-8 *with* a byte-order mark so that Excel
-opens Chinese text correctly (without it Excel assumes the local ANSI code page);
-:func:`write_xlsx` writes one sheet per table with a bold, frozen header row.
+opens Chinese text correctly (without it Excel assumes the local ANSI code page), and
+puts a ``'`` before every text cell and header that a spreadsheet would run as a formula
+(:func:`defuse_formula`, the OWASP rule against CSV injection);
+:func:`write_xlsx` writes one sheet per table with a bold, frozen header row, every text
+as a string cell (never a formula), so it needs no such prefix.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ __all__ = [
     "FORMATS",
     "VectorFormat",
     "atomic_path",
+    "defuse_formula",
+    "defuse_formulas",
     "shapefile_field_names",
     "write_csv",
     "write_gpkg",
@@ -404,7 +409,12 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, tmp: Path, *, encoding: str) -> None
         # ArcGIS and QGIS both read a bare code page number; GDAL writes "CP936".
         tmp.with_suffix(".cpg").write_text("936", encoding="ascii")
     table = pd.DataFrame({"original": list(mapping), "short": list(mapping.values())})
-    table.to_csv(tmp.with_name(tmp.stem + ".fields.csv"), index=False, encoding="utf-8-sig")
+    defuse_formulas(table).to_csv(
+        tmp.with_name(tmp.stem + ".fields.csv"),
+        index=False,
+        encoding="utf-8-sig",
+        lineterminator="\r\n",
+    )
 
 
 def _dbf_text(values: pd.Series, *, codec: str, column: str) -> pd.Series:
@@ -478,12 +488,61 @@ def write_csv(path: str | os.PathLike[str], df: pd.DataFrame) -> Path:
 
     The byte-order mark makes Excel read the file as UTF-8 (it otherwise assumes the
     ANSI code page and garbles Chinese); pandas, Python's ``csv`` with ``utf-8-sig`` and
-    GDAL skip it. Geometry columns are written as WKT; the index is not written.
+    GDAL skip it. Geometry columns are written as WKT; the index is not written. Text
+    cells and headers starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    get a leading ``'`` (:func:`defuse_formulas`), so Excel and WPS show them as text
+    instead of running them; number columns and negative numbers written as text
+    (``-5``) are written as they are. Rows end with CRLF (RFC 4180), so a cell holding
+    a line break or a lone carriage return is quoted and cannot start a row of its own.
     """
     target = Path(path)
     with atomic_path(target) as tmp:
-        _plain_table(df).to_csv(tmp, index=False, encoding="utf-8-sig")
+        defuse_formulas(_plain_table(df)).to_csv(
+            tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n"
+        )
     return target
+
+
+#: Text a spreadsheet reads as a formula when it starts a cell (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# a negative decimal number, which a spreadsheet reads as that number (nothing runs)
+_NEGATIVE_NUMBER = re.compile(r"-(?:\d+\.?\d*|\.\d+)")
+
+
+def defuse_formula(value: Any) -> Any:
+    """``value`` with a ``'`` before it when it is text a spreadsheet would run as a
+    formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return);
+    anything else unchanged, a negative number written as text (``-5``, ``-0.25``)
+    included: a spreadsheet reads it as that number and nothing runs (as ``defusedcsv``
+    does). ``+1`` is prefixed: data does not write numbers so, formulas do."""
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not _NEGATIVE_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+def defuse_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """A table safe to open in Excel or WPS: :func:`defuse_formula` on the header and on
+    every text cell. Number, boolean and date columns are not text and stay as they are,
+    negative numbers included."""
+    out = table.rename(columns=defuse_formula)
+    for pos in range(out.shape[1]):
+        column = out.iloc[:, pos]
+        if column.dtype != object and not isinstance(
+            column.dtype, pd.StringDtype | pd.CategoricalDtype
+        ):
+            continue
+        cells = column.to_numpy(object)
+        risky = [i for i, v in enumerate(cells) if defuse_formula(v) is not v]
+        if risky:
+            categorical = isinstance(column.dtype, pd.CategoricalDtype)
+            fixed = column.astype(object) if categorical else column.copy()
+            fixed.iloc[risky] = ["'" + cells[i] for i in risky]
+            out.isetitem(pos, fixed)
+    return out
 
 
 def write_xlsx(path: str | os.PathLike[str], sheets: Mapping[str, pd.DataFrame]) -> Path:
@@ -682,7 +741,12 @@ def _fit_excel_cells(table: pd.DataFrame) -> pd.DataFrame:
     for col in table.columns:
         if pd.api.types.is_string_dtype(table[col]) or table[col].dtype == object:
             text = table[col]
-            long = text.map(lambda v: isinstance(v, str) and len(v) > _XLSX_CELL_CHARS)
+            # a plain bool mask: ``map`` keeps a string dtype on empty columns
+            long = pd.Series(
+                [isinstance(v, str) and len(v) > _XLSX_CELL_CHARS for v in text],
+                index=text.index,
+                dtype=bool,
+            )
             if long.any():
                 table[col] = text.where(~long, text[long].str.slice(0, _XLSX_CELL_CHARS - 1) + "…")
     return table

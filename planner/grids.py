@@ -29,6 +29,19 @@ Defaults (scenario settings override them)
     that is one worker per ≈ 18 rural or ≈ 114 urban households. When only population is
     known, households = population / :data:`HOUSEHOLD_SIZE` (2.62, China's 2020 census).
 
+Village polygons and points
+    Without village areas, village polygons are Voronoi cells of the village points,
+    clipped to the township polygon each point lies in, whatever the ledger's
+    ``township_id`` says: every village lies in its own grids. Conflicts (ledger township
+    vs polygon, both named, with a fix) and villages that get no grid (point in no
+    township, same point as another village) are noted and listed per village. With
+    village areas, each area is gridded under its own code; a village point outside its
+    area is noted with the area it lies in.
+
+Arithmetic
+    Households, population and workers are apportioned in float64 (exact whole numbers up
+    to 2**53, never negative); negative or infinite counts are treated as unknown.
+
 Numbering (编号管理)
     Grid code = 12-digit village code + 3-digit sequence. The sequence follows reading
     order inside the village: rows of height √(village area / grids) from the north, each
@@ -53,9 +66,13 @@ from planner.errors import PlannerError
 from planner.grid_checks import (
     check_grids,
     clean_ids,
+    label,
+    locate_villages,
     note_overlaps,
+    points_in_areas,
     repair_polygons,
     require_metric,
+    summarise_notes,
 )
 
 __all__ = [
@@ -107,9 +124,16 @@ class GridResult:
         One row per gridded village: ``village_id``, ``name``, ``urban``,
         ``households``, ``population``, ``grids``, ``workers``, ``balance_ratio``
         (max/min households of its grids, NaN when a grid has none), ``spread``
-        (coefficient of variation of households per grid), ``compactness``.
+        (coefficient of variation of households per grid), ``compactness``. When village
+        points are given, also ``outside_m`` (how far the point lies outside the polygon
+        it should lie in: its village area, or any township) and ``note`` (the problem
+        and its fix), plus, for derived areas, ``township_id``/``township_name`` (the
+        polygon the point lies in), ``ledger_township_id``/``ledger_township_name`` and
+        ``township_conflict``; and one row with 0 grids for each village that got none,
+        its ``note`` saying why.
     stats
-        Run totals and quality figures.
+        Run totals and quality figures, with ``villages_without_grids``,
+        ``township_conflicts`` and ``villages_off_their_polygon``.
     warnings
         Readable notes on input problems that were worked around.
     derived_areas
@@ -184,17 +208,26 @@ def generate_grids(
     if households_per_grid is not None and population_per_grid is not None:
         raise PlannerError("give households_per_grid or population_per_grid, not both")
     notes: list[str] = []
+    located: pd.DataFrame | None = None
     derived = village_areas is None
     if derived:
         if villages is None or townships is None:
             raise PlannerError("village boundaries are missing: give villages and townships")
-        village_areas = derive_village_areas(villages, townships)
-        notes += village_areas.attrs.get("warnings", [])
+        require_metric(villages, "villages")
+        require_metric(townships, "townships")
+        located = locate_villages(villages, townships)
+        village_areas, derive_notes = _derive(villages, townships, located)
+        notes += derive_notes
         notes.append(
             "village boundaries were not given: they were derived as Voronoi cells of the "
-            "village points clipped to their township"
+            "village points clipped to the township polygon each point lies in"
         )
     require_metric(village_areas, "village_areas")
+    if not derived and villages is not None:
+        located = points_in_areas(_same_crs(villages, village_areas.crs), village_areas)
+        notes += summarise_notes(
+            located["note"][located["note"] != ""].tolist(), "villages off their area"
+        )
     table = _village_table(village_areas, villages, notes)
     by_population = population_per_grid is not None
     pts_xy, pts_w, pts_vil = _point_weights(points, table, by_population, notes)
@@ -220,7 +253,39 @@ def generate_grids(
     wpg = np.where(table["urban"], urban_workers_per_grid, rural_workers_per_grid)
     grids = _assemble(table, geoms, vil, share, k, hh_target, wpg, lang)
     per_village = _village_summary(grids, table)
+    if located is not None:
+        per_village = _with_ledger(per_village, located)
     return GridResult(grids, per_village, _stats(grids, per_village), notes, derived, table)
+
+
+def _same_crs(frame: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    return frame if frame.crs is None or frame.crs.equals(crs) else frame.to_crs(crs)
+
+
+def _with_ledger(per_village: pd.DataFrame, located: pd.DataFrame) -> pd.DataFrame:
+    """Per-village table with where each ledger village lies, its note, and a row with
+    zero grids for every ledger village that got none (the note says why)."""
+    ledger = located[located["village_id"] != ""].drop_duplicates("village_id")
+    ledger = ledger.drop(columns=["town"], errors="ignore").rename(
+        columns={"conflict": "township_conflict"}
+    )
+    gridded = ledger["village_id"].isin(per_village["village_id"]).to_numpy()
+    out = per_village.merge(
+        ledger.drop(columns="village_name"), on="village_id", how="left", validate="1:1"
+    )
+    out["note"] = out["note"].fillna("")
+    missing = ledger[~gridded]
+    if missing.empty:
+        return out
+    why = "no usable village polygon: no grids drawn (see the warnings)"
+    missing = missing.assign(
+        name=missing["village_name"],
+        urban=False,
+        grids=0,
+        workers=0,
+        note=missing["note"].where(missing["note"] != "", why),
+    ).drop(columns="village_name")
+    return pd.concat([out, missing[[c for c in out.columns if c in missing]]], ignore_index=True)
 
 
 def _village_table(
@@ -238,6 +303,12 @@ def _village_table(
     for col, default in (("name", ""), ("urban", False), ("households", np.nan)):
         out[col] = _attribute(areas, extra, out["id"], col, default)
     out["population"] = _attribute(areas, extra, out["id"], "population", np.nan)
+    for col in ("households", "population"):
+        value = out[col].to_numpy(float)
+        bad = np.isinf(value) | (value < 0)
+        for vid, v in zip(out["id"][bad], value[bad], strict=True):
+            notes.append(f"village {vid}: {col} {v:g} is not a count: treated as unknown")
+        out.loc[bad, col] = np.nan
     out["name"] = clean_ids(out["name"])
     out["urban"] = out["urban"].fillna(False).astype(bool)
     rows = pd.Series(np.arange(1, len(out) + 1), index=out.index)
@@ -297,13 +368,13 @@ def _grid_counts(ids: np.ndarray, measure: np.ndarray, target: np.ndarray, notes
     empty = ~(measure > 0)
     for vid in ids[empty]:
         notes.append(f"village {vid} has no households or population: one grid covers it")
-    k = np.maximum(1, np.rint(np.where(empty, 0, measure) / target)).astype(np.int64)
+    k = np.maximum(1.0, np.rint(np.where(empty, 0, measure) / target))
     if (k > MAX_GRIDS_PER_VILLAGE).any():
         raise PlannerError(
-            f"village {ids[np.argmax(k)]} would get {k.max()} grids, more than the "
+            f"village {ids[np.argmax(k)]} would get {k.max():,.4g} grids, more than the "
             f"{MAX_GRIDS_PER_VILLAGE} a 3-digit grid sequence allows; raise households_per_grid"
         )
-    return k
+    return k.astype(np.int64)
 
 
 def _point_weights(points, table, by_population: bool, notes: list[str]):
@@ -355,9 +426,9 @@ def _assemble(table, geoms, vil, share, k, hh_target, wpg, lang) -> gpd.GeoDataF
     grids["households"] = _apportion_or_nan(share, vil, households)
     grids["population"] = _apportion_or_nan(share, vil, population)
     known = np.nan_to_num(households)
-    total_workers = np.maximum(k, np.rint(wpg * known / hh_target)).astype(np.int64)
+    total_workers = np.maximum(k, np.rint(wpg * known / hh_target))
     extra = _apportion(share, vil, total_workers - np.bincount(vil, minlength=n))
-    grids["workers"] = 1 + extra
+    grids["workers"] = _whole(1 + extra)
     grids["area_m2"] = shapely.area(grids.geometry.to_numpy())
     grids["compactness"] = polsby_popper(grids.geometry.to_numpy())
     return grids[[*_GRID_COLUMNS, "geometry"]]
@@ -366,19 +437,27 @@ def _assemble(table, geoms, vil, share, k, hh_target, wpg, lang) -> gpd.GeoDataF
 def _apportion_or_nan(share: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Whole numbers per item summing to each group's rounded total; NaN when unknown."""
     known = ~np.isnan(totals)
-    out = _apportion(share, group, np.rint(np.nan_to_num(totals)).astype(np.int64))
+    out = _apportion(share, group, np.rint(np.nan_to_num(totals)))
     return np.where(known[group], out, np.nan)
 
 
+def _whole(values: np.ndarray) -> np.ndarray:
+    """Whole float64 numbers as int64 when every one fits exactly, else as they are."""
+    return values.astype(np.int64) if (np.abs(values) < 2.0**53).all() else values
+
+
 def _apportion(share: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Largest-remainder split of integer ``totals[g]`` over the items of group ``g``."""
+    """Largest-remainder split of whole, non-negative ``totals[g]`` over the items of
+    group ``g``, in float64 (exact up to 2**53; beyond, within float precision and never
+    negative)."""
     n = len(totals)
     norm = np.bincount(group, weights=share, minlength=n)
     count = np.bincount(group, minlength=n)
     frac = np.where(norm[group] > 0, share / np.where(norm > 0, norm, 1)[group], 1 / count[group])
-    quota = frac * totals[group]
-    base = np.floor(quota + 1e-9).astype(np.int64)
-    deficit = totals - np.bincount(group, weights=base, minlength=n).astype(np.int64)
+    quota = frac * totals[group].astype(float)
+    base = np.floor(quota + 1e-9)
+    deficit = totals - np.bincount(group, weights=base, minlength=n)
+    deficit = np.clip(np.rint(deficit), 0, count)
     order = np.lexsort((np.arange(len(group)), -(quota - base), group))
     start = np.searchsorted(group[order], np.arange(n))
     rank = np.arange(len(order)) - start[group[order]]
@@ -394,14 +473,14 @@ def _village_summary(grids: gpd.GeoDataFrame, table: gpd.GeoDataFrame) -> pd.Dat
     hh = grids["households"].to_numpy(float)
     top = np.full(n, -np.inf)
     low = np.full(n, np.inf)
-    np.maximum.at(top, vil, hh)
-    np.minimum.at(low, vil, hh)
     mean = np.bincount(vil, weights=hh, minlength=n) / count
-    square = np.bincount(vil, weights=(hh - mean[vil]) ** 2, minlength=n)
-    std = np.sqrt(square / np.maximum(count - 1, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN: households unknown
+        np.maximum.at(top, vil, hh)
+        np.minimum.at(low, vil, hh)
+        relative = hh / mean[vil] - 1  # scaled first: squares of huge counts overflow
+        square = np.bincount(vil, weights=relative**2, minlength=n)
         ratio = np.where(low > 0, top / low, np.nan)
-        spread = np.where(mean > 0, std / mean, np.nan)
+        spread = np.where(mean > 0, np.sqrt(square / np.maximum(count - 1, 1)), np.nan)
     return pd.DataFrame(
         {
             "village_id": table["id"].to_numpy(),
@@ -410,7 +489,7 @@ def _village_summary(grids: gpd.GeoDataFrame, table: gpd.GeoDataFrame) -> pd.Dat
             "households": np.bincount(vil, weights=hh, minlength=n),
             "population": np.bincount(vil, weights=grids["population"], minlength=n),
             "grids": count,
-            "workers": np.bincount(vil, weights=grids["workers"], minlength=n).astype(np.int64),
+            "workers": _whole(np.bincount(vil, weights=grids["workers"], minlength=n)),
             "balance_ratio": ratio,
             "spread": spread,
             "compactness": np.bincount(vil, weights=grids["compactness"], minlength=n) / count,
@@ -421,16 +500,22 @@ def _village_summary(grids: gpd.GeoDataFrame, table: gpd.GeoDataFrame) -> pd.Dat
 def _stats(grids: gpd.GeoDataFrame, villages: pd.DataFrame) -> dict[str, Any]:
     several = villages[villages["grids"] > 1]
     ratio = several["balance_ratio"]
+    gridded = int((villages["grids"] > 0).sum())
+    conflict = villages.get("township_conflict", pd.Series(dtype=bool)).fillna(False)
+    outside = villages.get("outside_m", pd.Series(dtype=float)) > 0
 
     def _num(value: Any) -> float | None:
-        return None if pd.isna(value) else float(value)
+        return None if pd.isna(value) or not np.isfinite(value) else float(value)
 
     return {
-        "villages": len(villages),
+        "villages": gridded,
+        "villages_without_grids": len(villages) - gridded,
+        "township_conflicts": int(conflict.astype(bool).sum()),
+        "villages_off_their_polygon": int(outside.sum()),
         "grids": len(grids),
         "workers": int(grids["workers"].sum()),
         "households": _num(grids["households"].sum(min_count=1)),
-        "grids_per_village": _num(len(grids) / max(len(villages), 1)),
+        "grids_per_village": _num(len(grids) / max(gridded, 1)),
         "workers_per_grid": _num(grids["workers"].mean()),
         "balance_ratio_median": _num(ratio.median()),
         "balance_ratio_max": _num(ratio.max()),
@@ -507,46 +592,56 @@ def number_grids(
 def derive_village_areas(
     villages: gpd.GeoDataFrame, townships: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
-    """Village polygons from village points: Voronoi cells clipped to their township.
+    """Village polygons from village points: Voronoi cells clipped to the township polygon
+    each point lies in.
 
-    Each township is split among the villages whose ``township_id`` names it (or, when
-    that is missing or unknown, whose point lies in it). Cells are approximations of
-    the real boundaries and should be labelled as such.
+    Each township is split among the villages whose points lie in it, whatever their
+    ``township_id`` says: a village's cell always holds its point, so its grids never lie
+    away from it. Villages whose ledger township differs from that polygon, and villages
+    whose point lies in no township (they get no area), are named with a fix. Cells are
+    approximations of the real boundaries and should be labelled as such.
 
     Parameters
     ----------
     villages
-        Village points (``id``; optional ``township_id``), metric CRS.
+        Village points (``id``; optional ``name``, ``township_id``), metric CRS.
     townships
-        Township polygons (``id``), same CRS.
+        Township polygons (``id``; optional ``name``), same CRS.
 
     Returns
     -------
     GeoDataFrame
         The village attributes with polygon geometry, plus ``derived`` = True. Notes on
-        skipped villages are in ``.attrs["warnings"]``.
+        conflicts and skipped villages are in ``.attrs["warnings"]``.
     """
     require_metric(villages, "villages")
     require_metric(townships, "townships")
+    located = locate_villages(villages, townships)
+    areas, notes = _derive(villages, townships, located)
+    areas.attrs["warnings"] = notes
+    return areas
+
+
+def _derive(
+    villages: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, located: pd.DataFrame
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Voronoi cells of the points of each township, clipped to it (see
+    :func:`derive_village_areas`); ``located`` gains notes for villages left without."""
     if not townships.crs.equals(villages.crs):
         townships = townships.to_crs(villages.crs)
-    notes: list[str] = []
-    t_ids = clean_ids(townships["id"]).to_numpy()
     t_geom = shapely.make_valid(townships.geometry.to_numpy())
-    points = villages.geometry.to_numpy()
-    given = clean_ids(villages["township_id"]) if "township_id" in villages else None
-    lookup = {t: i for i, t in enumerate(t_ids)}
-    town = np.array([lookup.get(t, -1) for t in given] if given is not None else [-1] * len(points))
-    hit_pt, hit_t = shapely.STRtree(t_geom).query(points, predicate="intersects")
-    first = np.unique(hit_pt, return_index=True)[1]
-    spatial = np.full(len(points), -1)
-    spatial[hit_pt[first]] = hit_t[first]
-    town = np.where(town >= 0, town, spatial)
-    cells = np.array([None] * len(points), dtype=object)
-    xy = shapely.get_coordinates(points)
+    points = shapely.get_coordinates(
+        shapely.point_on_surface(villages.geometry.to_numpy()), return_index=True
+    )
+    town = located["town"].to_numpy()
+    xy = np.full((len(villages), 2), np.nan)
+    xy[points[1]] = points[0]
+    cells = np.array([None] * len(villages), dtype=object)
+    twin = np.full(len(villages), -1)
     for t in np.unique(town[town >= 0]):
         members = np.flatnonzero(town == t)
-        _, keep = np.unique(xy[members], axis=0, return_index=True)
+        _, keep, inverse = np.unique(xy[members], axis=0, return_index=True, return_inverse=True)
+        twin[members] = members[keep[inverse.ravel()]]
         keep = np.sort(keep)
         if len(keep) == 1:
             cells[members[keep]] = t_geom[t]
@@ -555,11 +650,12 @@ def derive_village_areas(
                 shapely.multipoints(xy[members[keep]]), extend_to=t_geom[t], ordered=True
             )
             cells[members[keep]] = shapely.intersection(shapely.get_parts(diagram), t_geom[t])
-    ids = clean_ids(villages["id"]).to_numpy() if "id" in villages else np.arange(len(points))
-    for vid in ids[town < 0]:
-        notes.append(f"village {vid}: outside every township and no known township_id: no area")
-    for vid in ids[(town >= 0) & pd.isna(cells)]:
-        notes.append(f"village {vid}: same location as another village of its township: no area")
+    _note_twins(located, twin, cells)
+    conflicts = located["note"][located["conflict"]].tolist()
+    lost = located["note"][pd.isna(cells) & (located["note"] != "")].tolist()
+    notes = summarise_notes(conflicts, "township conflicts") + summarise_notes(
+        lost, "villages without grids"
+    )
     ok = ~pd.isna(cells)
     out = gpd.GeoDataFrame(
         villages.drop(columns=villages.geometry.name)[ok].reset_index(drop=True),
@@ -567,5 +663,16 @@ def derive_village_areas(
         crs=villages.crs,
     )
     out["derived"] = True
-    out.attrs["warnings"] = notes
-    return out
+    return out, notes
+
+
+def _note_twins(located: pd.DataFrame, twin: np.ndarray, cells: np.ndarray) -> None:
+    """Note villages sharing their point with an earlier village of the same township."""
+    col = located.columns.get_loc("note")
+    for i in np.flatnonzero(pd.isna(cells) & (twin >= 0)):
+        first = located.iloc[twin[i]]
+        located.iloc[i, col] = (
+            f"village {label(located['village_id'].iloc[i], located['village_name'].iloc[i])}"
+            f": same location as village {label(first['village_id'], first['village_name'])}"
+            ": no area, no grids drawn; give it its own coordinates or a village area"
+        )

@@ -24,7 +24,7 @@ from .levels import try_normalize_level
 from .progress import progress
 from .readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
 from .scenario import LayerSpec, Scenario
-from .schemas import COLUMN_ALIASES, SCHEMAS, LayerSchema, parse_bool
+from .schemas import COLUMN_ALIASES, SCHEMAS, YEAR_RANGE, Column, LayerSchema, parse_bool
 
 _GEOMETRY_TYPES = {
     "point": {"Point"},
@@ -32,6 +32,9 @@ _GEOMETRY_TYPES = {
     "line": {"LineString", "MultiLineString"},
 }
 _MAX_LISTED = 20  # problems of one kind listed per layer before they are summarised
+#: A point farther than this (km) from the middle of the villages is refused (see
+#: :func:`_far_outliers`; a layer spread wider raises the bar to 10× its median spread).
+FAR_KM = 1000.0
 
 
 @dataclass
@@ -42,6 +45,8 @@ class LayerSet:
     frames: dict[str, gpd.GeoDataFrame]
     sources: dict[str, Path]
     problems: list[Problem] = field(default_factory=list)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per layer kind: canonical column name → the user's column it was read from."""
 
     def get(self, kind: str) -> gpd.GeoDataFrame | None:
         """The layer of ``kind``, or ``None`` when the scenario has none."""
@@ -122,6 +127,7 @@ class _Collector:
                         None,
                         "",
                         f"... and {count - _MAX_LISTED} more rows with: {key.format(value='…')}",
+                        count=count - _MAX_LISTED,
                     )
                 )
         return self.problems
@@ -160,7 +166,8 @@ def _by_distinct(values: pd.Series, parse: Callable[[object], object]) -> pd.Ser
 
 def _rename_columns(
     frame: gpd.GeoDataFrame, spec: LayerSpec, schema: LayerSchema, raw: RawLayer, out: _Collector
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """Canonical column names; returns the frame and ``canonical → user's column``."""
     mapping: dict[str, str] = {}
     for canonical, source in spec.columns.items():
         if canonical not in schema.names:
@@ -191,15 +198,56 @@ def _rename_columns(
             ):
                 mapping[source] = col.name
                 break
+    _check_duplicate_columns(frame, schema, raw, mapping, out)
     taken = set(mapping.values())
     clashes = [c for c in frame.columns if c in taken and c not in mapping]
     frame = frame.rename(columns={c: f"{c}_orig" for c in clashes})
-    return frame.rename(columns=mapping)
+    names = {c: c for c in schema.names if c in frame.columns}
+    names.update({canonical: str(source) for source, canonical in mapping.items()})
+    return frame.rename(columns=mapping), names
+
+
+def _check_duplicate_columns(
+    frame: gpd.GeoDataFrame,
+    schema: LayerSchema,
+    raw: RawLayer,
+    mapping: dict[str, str],
+    out: _Collector,
+) -> None:
+    """A repeated column name is an error when the planner reads that column, else a note."""
+    for name in raw.duplicate_columns:
+        used = (
+            name in mapping
+            or name in (raw.lon_column, raw.lat_column)
+            or (name in schema.names and name not in mapping.values())
+        )
+        copies = [c for c in frame.columns if str(c).startswith(f"{name}.")]
+        if used:
+            out.add(
+                "error",
+                f"the column name {name!r} appears {len(copies) + 1} times; "
+                "the planner cannot tell which one to use",
+                column=name,
+                fix="rename or delete the extra columns",
+            )
+        else:
+            out.add(
+                "warning",
+                f"the column name {name!r} appears {len(copies) + 1} times; the later ones "
+                f"are read as {', '.join(map(repr, copies))}",
+                column=name,
+                fix="give every column its own name",
+            )
 
 
 def _coerce_columns(
-    frame: gpd.GeoDataFrame, schema: LayerSchema, rows: np.ndarray, out: _Collector
+    frame: gpd.GeoDataFrame,
+    schema: LayerSchema,
+    rows: np.ndarray,
+    out: _Collector,
+    names: dict[str, str],
 ) -> gpd.GeoDataFrame:
+    """Type every canonical column; problems name the user's column (``names``)."""
     for col in schema.columns:
         if col.name not in frame.columns:
             if col.required:
@@ -210,7 +258,7 @@ def _coerce_columns(
                     fix=f'add it, or map it with {col.name} = "<source column>"',
                 )
             continue
-        values = frame[col.name]
+        values, where = frame[col.name], names.get(col.name, col.name)
         if col.dtype == "code":
             frame[col.name] = _as_code(values)
             if col.required:
@@ -219,34 +267,13 @@ def _coerce_columns(
                     frame[col.name].isna().to_numpy(),
                     rows,
                     "empty id",
-                    column=col.name,
+                    column=where,
                     fix="give every feature an id",
                 )
         elif col.dtype == "text":
             frame[col.name] = values.astype("string").str.strip()
         elif col.dtype in ("number", "year"):
-            number = pd.to_numeric(values, errors="coerce")
-            bad = (number.isna() & values.notna()).to_numpy()
-            if values.dtype == object or pd.api.types.is_string_dtype(values):
-                bad = bad & values.astype("string").str.strip().fillna("").ne("").to_numpy()
-            out.rows(
-                "error",
-                bad,
-                rows,
-                "not a number: {value!r}",
-                column=col.name,
-                values=values,
-                fix="write plain numbers (no units or text)",
-            )
-            out.rows(
-                "error",
-                (number < 0).fillna(False).to_numpy(),
-                rows,
-                "negative value: {value}",
-                column=col.name,
-                values=values,
-            )
-            frame[col.name] = number.astype("Int64" if col.dtype == "year" else float)
+            frame[col.name] = _coerce_number(values, col, rows, out, where)
         elif col.dtype == "bool":
             parsed = _by_distinct(values, parse_bool)
             bad = (parsed.isna() & values.notna()).to_numpy()
@@ -255,19 +282,27 @@ def _coerce_columns(
                 bad,
                 rows,
                 "not a yes/no value: {value!r} (left empty)",
-                column=col.name,
+                column=where,
                 values=values,
             )
             frame[col.name] = parsed.astype("boolean")
         elif col.dtype == "level":
             levels = _by_distinct(values, try_normalize_level)
-            bad = levels.isna().to_numpy()
+            blank = values.astype("string").str.strip().fillna("").eq("").to_numpy()
             out.rows(
                 "error",
-                bad,
+                blank,
+                rows,
+                "empty level",
+                column=where,
+                fix="give every center its level (city, county, township, village …)",
+            )
+            out.rows(
+                "error",
+                levels.isna().to_numpy() & ~blank,
                 rows,
                 "unknown level {value!r}",
-                column=col.name,
+                column=where,
                 values=values,
                 fix="use city, county, township, subcenter, village, "
                 "station or a Chinese alias (县级, 乡镇, 村, 社区, 分中心, 驿站 …)",
@@ -280,11 +315,69 @@ def _coerce_columns(
             dup.to_numpy(),
             rows,
             "duplicate id {value!r}",
-            column="id",
+            column=names.get("id", "id"),
             values=frame["id"],
             fix="ids must be unique within the layer",
         )
     return frame
+
+
+def _coerce_number(
+    values: pd.Series, col: Column, rows: np.ndarray, out: _Collector, where: str
+) -> pd.Series:
+    """Numbers (or years) of one column; text, non-finite, negative, implausibly large and,
+    for a required column, empty cells are reported. Refused values become missing."""
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.astype("string").str.strip()
+        blank = (text.isna() | text.eq("")).to_numpy(dtype=bool)
+        values = text.mask(text.eq(""))
+    else:
+        blank = values.isna().to_numpy(dtype=bool)
+    number = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (
+                "not a number: {value!r}",
+                np.isnan(number) & ~blank,
+                "write plain numbers (no units or text)",
+            ),
+            ("not a finite number: {value}", np.isinf(number), "write a plain number"),
+            ("negative value: {value}", np.isfinite(number) & (number < 0), ""),
+        ]
+        if col.maximum is not None:
+            checks.append(
+                (
+                    f"implausibly large: {{value}} (more than {col.maximum:,.0f})",
+                    np.isfinite(number) & (number > col.maximum),
+                    "check the value and its unit",
+                )
+            )
+        if col.dtype == "year":
+            low, high = YEAR_RANGE
+            checks.append(
+                (
+                    "not a year: {value}",
+                    np.isfinite(number)
+                    & ((number != np.round(number)) | (number < low) | (number > high)),
+                    f"write a year between {low} and {high}",
+                )
+            )
+    refused = np.zeros(len(number), dtype=bool)
+    for problem, mask, fix in checks:
+        out.rows("error", mask, rows, problem, column=where, values=values, fix=fix)
+        refused |= mask
+    if col.required:
+        out.rows(
+            "warning",
+            blank,
+            rows,
+            f"{where} is empty; counted as 0",
+            column=where,
+            fix="fill in the number if it is known",
+        )
+    number = np.where(refused, np.nan, number)
+    series = pd.Series(number, index=values.index)
+    return series.astype("Int64") if col.dtype == "year" else series
 
 
 def _remove_offsets(
@@ -343,14 +436,20 @@ def _parse_crs(value: str | int, out: _Collector) -> pyproj.CRS:
 
 
 def _check_geometry(
-    frame: gpd.GeoDataFrame, schema: LayerSchema, raw: RawLayer, rows: np.ndarray, out: _Collector
+    frame: gpd.GeoDataFrame,
+    schema: LayerSchema,
+    raw: RawLayer,
+    rows: np.ndarray,
+    out: _Collector,
+    reported: np.ndarray,
 ) -> gpd.GeoDataFrame:
+    """Empty, wrong-type and invalid geometries (rows in ``reported`` are already flagged)."""
     geoms = frame.geometry.values
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     column = raw.lon_column or "geometry"
     out.rows(
         "error",
-        empty,
+        empty & ~reported,
         rows,
         "empty or missing geometry",
         column=column,
@@ -469,10 +568,12 @@ def _lonlat_text(x: np.ndarray, y: np.ndarray, masks: list[np.ndarray]) -> pd.Se
 
 def read_layer(
     kind: str, spec: LayerSpec, scenario: Scenario
-) -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
+) -> tuple[gpd.GeoDataFrame | None, list[Problem], dict[str, str]]:
     """Read one layer with canonical columns, GCJ-02/BD-09 offsets removed.
 
-    Returns the frame (``None`` when it cannot be used at all) and the problems found.
+    Returns the frame (``None`` when it cannot be used at all), the problems found, and
+    ``canonical column → the user's column`` (``geometry`` → the longitude column of a
+    ledger), so later checks can name the user's own column.
     """
     path = scenario.path(spec.path)
     out = _Collector(kind, path)
@@ -480,43 +581,102 @@ def read_layer(
     try:
         raw = _read_raw(kind, path, spec)
     except PlannerError as exc:
-        out.add("error", str(exc).removeprefix(f"{path}: "), fix="check the path and format")
-        return None, out.finish()
+        out.add(
+            "error",
+            str(exc).removeprefix(f"{path}: "),
+            column=exc.column,
+            fix=exc.fix or "check the path and format",
+        )
+        return None, out.finish(), {}
     frame = raw.frame
     if frame.empty:
         out.add("error", "the layer is empty", fix="give it at least one feature")
-        return None, out.finish()
-    rows = np.arange(len(frame)) + raw.row_base
+        return None, out.finish(), {}
+    rows = raw.row_numbers()
+    for note in raw.notes:
+        out.add(
+            "warning", note.problem, row=note.row, column=note.column, fix=note.fix, key="formula"
+        )
     frame = frame.reset_index(drop=True)
-    frame = _rename_columns(frame, spec, schema, raw, out)
-    frame = _coerce_columns(frame, schema, rows, out)
+    frame, names = _rename_columns(frame, spec, schema, raw, out)
+    names["geometry"] = raw.lon_column or "geometry"
+    frame = _coerce_columns(frame, schema, rows, out, names)
+    frame, reported = _clean_coordinates(frame, raw, rows, out)
     frame = _assign_crs(frame, spec, raw, out)
     if frame is None:
-        return None, out.finish()
+        return None, out.finish(), names
     bad = _check_lonlat(frame, raw, rows, out)
     frame.loc[bad, frame.geometry.name] = None
     frame = _remove_offsets(frame, spec, out)
     if frame is None:
-        return None, out.finish()
-    frame = _check_geometry(frame, schema, raw, rows, out)
+        return None, out.finish(), names
+    frame = _check_geometry(frame, schema, raw, rows, out, reported | bad)
     frame["_row"] = rows
-    return frame, out.finish()
+    return frame, out.finish(), names
+
+
+def _clean_coordinates(
+    frame: gpd.GeoDataFrame, raw: RawLayer, rows: np.ndarray, out: _Collector
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Drop Z (planning is 2-D); report ledger cells that give no point and geometries with
+    NaN or infinite coordinates (those become missing). Returns the rows reported."""
+    geoms = np.asarray(frame.geometry.values)
+    if shapely.has_z(geoms).any():
+        geoms = shapely.force_2d(geoms)
+    xy, index = shapely.get_coordinates(geoms, return_index=True)
+    nonfinite = np.zeros(len(geoms), dtype=bool)
+    nonfinite[index[~np.isfinite(xy).all(axis=1)]] = True
+    out.rows(
+        "error",
+        nonfinite,
+        rows,
+        "coordinates are not finite numbers (NaN or infinity)",
+        column="geometry",
+        fix="fix or delete the feature's coordinates",
+    )
+    geoms[nonfinite] = None
+    reported = nonfinite
+    if raw.lon_column is not None:
+        missing = shapely.is_missing(geoms)
+        text = pd.Series("", index=frame.index, dtype=object)
+        shown = np.flatnonzero(missing)[:_MAX_LISTED]
+        lon, lat = frame[raw.lon_column], frame[raw.lat_column]
+        text.iloc[shown] = [f"lon={_cell(lon.iloc[i])}, lat={_cell(lat.iloc[i])}" for i in shown]
+        out.rows(
+            "error",
+            missing,
+            rows,
+            "longitude/latitude missing or not a number ({value})",
+            column=raw.lon_column,
+            values=text,
+            fix="give plain decimal degrees, e.g. 122.2613 and 43.6172",
+        )
+        reported = reported | missing
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+    return frame, reported
+
+
+def _cell(value: object) -> str:
+    """A ledger cell as the user typed it ("empty" when blank)."""
+    return "empty" if pd.isna(value) or str(value).strip() == "" else repr(value)
 
 
 def _read_raw(kind: str, path: Path, spec: LayerSpec) -> RawLayer:
     if kind == "roads" and suffix_of(path) in OSM_SUFFIXES:
         from .network import read_road_lines
 
-        if not path.exists():
-            raise PlannerError(f"{path}: file not found")
         return RawLayer(read_road_lines(path), row_base=1)
     return read_any(
         path, layer=spec.layer, encoding=spec.encoding, sheet=spec.sheet, lon=spec.lon, lat=spec.lat
     )
 
 
-def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path]) -> list[Problem]:
-    """Checks between layers, done in the working CRS."""
+def _cross_checks(
+    frames: dict[str, gpd.GeoDataFrame],
+    sources: dict[str, Path],
+    columns: dict[str, dict[str, str]],
+) -> list[Problem]:
+    """Checks between layers, done in the working CRS; problems name the user's columns."""
     problems: list[Problem] = []
     townships = frames.get("townships")
     if townships is None or townships.empty:
@@ -526,6 +686,7 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
         frame = frames.get(kind)
         if frame is None or frame.empty:
             continue
+        names = columns.get(kind, {})
         out = _Collector(kind, sources[kind])
         pts = shapely.point_on_surface(frame.geometry.values)
         located = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
@@ -541,25 +702,51 @@ def _cross_checks(frames: dict[str, gpd.GeoDataFrame], sources: dict[str, Path])
             ~inside,
             frame["_row"].to_numpy(),
             what,
-            column="geometry",
+            column=names.get("geometry", "geometry"),
             fix="check its coordinates and coordinate system",
         )
         if kind == "villages" and "township_id" in frame.columns:
-            hit_point, hit_poly = tree.query(pts, predicate="within")
-            found = pd.Series(pd.NA, index=range(len(frame)), dtype="string")
-            found.iloc[hit_point] = townships["id"].to_numpy()[hit_poly]
-            stated = frame["township_id"].reset_index(drop=True)
-            differs = (stated.notna() & found.notna() & (stated != found)).to_numpy()
-            out.rows(
-                "warning",
-                differs,
-                frame["_row"].to_numpy(),
-                "township_id {value} differs from the township the point lies in",
-                column="township_id",
-                values=stated,
-            )
+            _township_mismatch(frame, townships, tree, pts, names, out)
         problems += out.finish()
     return problems
+
+
+def _township_mismatch(
+    frame: gpd.GeoDataFrame,
+    townships: gpd.GeoDataFrame,
+    tree: shapely.STRtree,
+    pts: np.ndarray,
+    names: dict[str, str],
+    out: _Collector,
+) -> None:
+    """Villages whose stated township is not the township polygon their point lies in."""
+    hit_point, hit_poly = tree.query(pts, predicate="within")
+    found = pd.Series(pd.NA, index=range(len(frame)), dtype="string")
+    found.iloc[hit_point] = townships["id"].to_numpy()[hit_poly]
+    label = townships["id"].astype("string")
+    if "name" in townships.columns:
+        label = label + " " + townships["name"].astype("string").fillna("")
+    found_label = pd.Series("", index=range(len(frame)), dtype=object)
+    found_label.iloc[hit_point] = label.str.strip().to_numpy()[hit_poly]
+    stated = frame["township_id"].reset_index(drop=True)
+    differs = (stated.notna() & found.notna() & (stated != found)).to_numpy()
+    text = pd.Series("", index=range(len(frame)), dtype=object)
+    shown = np.flatnonzero(differs)[:_MAX_LISTED]
+    text.iloc[shown] = [
+        f"{stated.iloc[i]!r}; the point lies in {found_label.iloc[i]}" for i in shown
+    ]
+    where = names.get("township_id", "township_id")
+    out.rows(
+        "warning",
+        differs,
+        frame["_row"].to_numpy(),
+        f"{where} {{value}}",
+        column=where,
+        values=text,
+        fix=f"correct {where} to the township the point lies in, or the point's coordinates "
+        '(points copied from Amap/Baidu need coords = "gcj02"/"bd09"); '
+        "grids follow the polygon the point lies in",
+    )
 
 
 def _fill_units(frames: dict[str, gpd.GeoDataFrame]) -> None:
@@ -616,7 +803,7 @@ def _split_village_polygons(
             else villages[["id", "geometry"]].copy()
         )
     points = villages.geometry.where(
-        villages.geom_type == "Point", villages.geometry.point_on_surface()
+        villages.geom_type == "Point", villages.geometry.representative_point()
     )
     frames["villages"] = villages.set_geometry(points)
     out.append(
@@ -632,40 +819,127 @@ def _split_village_polygons(
     )
 
 
+def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude/latitude of a point inside each feature (NaN where there is none)."""
+    geoms = np.asarray(frame.geometry.values)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    lon, lat = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    if ok.any():
+        pts = gpd.GeoSeries(shapely.point_on_surface(geoms[ok]), crs=frame.crs)
+        pts = pts.to_crs("EPSG:4326").values
+        with np.errstate(invalid="ignore"):
+            lon[ok], lat[ok] = shapely.get_x(pts), shapely.get_y(pts)
+    return lon, lat
+
+
 def _working_crs(scenario: Scenario, frames: dict[str, gpd.GeoDataFrame]) -> pyproj.CRS:
-    anchor = next(
-        (frames[k] for k in ("villages", "townships", "centers") if k in frames),
-        next(iter(frames.values())),
-    )
-    pts = gpd.GeoSeries(shapely.point_on_surface(anchor.geometry.dropna().values), crs=anchor.crs)
-    pts = pts.to_crs("EPSG:4326").values
-    return crs_mod.working_crs(scenario.scenario.crs, shapely.get_x(pts), shapely.get_y(pts))
+    """The working CRS, from the villages' points (else any layer's) when ``auto``."""
+    lon, lat = np.empty(0), np.empty(0)
+    for kind in ("villages", "townships", "centers", *frames):
+        if kind in frames and crs_mod.out_of_range_lonlat(lon, lat).all():
+            lon, lat = _lonlat(frames[kind])
+    return crs_mod.working_crs(scenario.scenario.crs, lon, lat)
+
+
+def _haversine_km(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
+    lon, lat, lon0, lat0 = map(np.radians, (lon, lat, lon0, lat0))
+    a = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon - lon0) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def _far_outliers(
+    frames: dict[str, gpd.GeoDataFrame],
+    sources: dict[str, Path],
+    columns: dict[str, dict[str, str]],
+) -> list[Problem]:
+    """Points far from all the villages: an error, and their geometry is dropped.
+
+    The middle is the median longitude/latitude of the villages; a point is far when it
+    lies more than ``max(FAR_KM, 10 × the villages' median distance from the middle)`` from
+    it (great-circle), so a county's stray point is caught while a national layer, whose
+    villages spread over thousands of km, is not.
+    """
+    villages = frames.get("villages")
+    if villages is None:
+        return []
+    vlon, vlat = _lonlat(villages)
+    ok = np.isfinite(vlon) & np.isfinite(vlat) & ~crs_mod.out_of_range_lonlat(vlon, vlat)
+    if not ok.any():
+        return []
+    lon0, lat0 = float(np.median(vlon[ok])), float(np.median(vlat[ok]))
+    spread = float(np.median(_haversine_km(vlon[ok], vlat[ok], lon0, lat0)))
+    limit = max(FAR_KM, 10 * spread)
+    problems: list[Problem] = []
+    for kind in ("villages", "centers", "merged_townships", "candidates"):
+        frame = frames.get(kind)
+        if frame is None:
+            continue
+        lon, lat = (vlon, vlat) if kind == "villages" else _lonlat(frame)
+        with np.errstate(invalid="ignore"):
+            km = _haversine_km(lon, lat, lon0, lat0)
+            far = np.isfinite(km) & (km > limit)
+        out = _Collector(kind, sources[kind])
+        text = pd.Series("", index=range(len(frame)), dtype=object)
+        shown = np.flatnonzero(far)[:_MAX_LISTED]
+        text.iloc[shown] = [f"{km[i]:,.0f} km (lon={lon[i]:.6g}, lat={lat[i]:.6g})" for i in shown]
+        out.rows(
+            "error",
+            far,
+            frame["_row"].to_numpy(),
+            f"lies {{value}} from the middle of the villages (lon={lon0:.4f}, "
+            f"lat={lat0:.4f}); more than {limit:,.0f} km",
+            column=columns.get(kind, {}).get("geometry", "geometry"),
+            values=text,
+            fix="check the coordinates: a typing error, swapped digits or a point from "
+            "another region",
+        )
+        frame.loc[far, frame.geometry.name] = None
+        problems += out.finish()
+    return problems
 
 
 def collect_layers(scenario: Scenario, *, kinds: tuple[str, ...] | None = None) -> LayerSet:
     """Read every layer and return them with all problems found (errors included).
 
-    Layers that could not be read are left out of the result.
+    Layers that could not be read are left out of the result; when no working CRS can be
+    chosen, no layer is returned, but every problem found so far is.
     """
     frames: dict[str, gpd.GeoDataFrame] = {}
     sources: dict[str, Path] = {}
+    columns: dict[str, dict[str, str]] = {}
     problems: list[Problem] = []
     chosen = {k: s for k, s in scenario.layers.items() if kinds is None or k in kinds}
     for kind, spec in progress(chosen.items(), total=len(chosen), desc="read layers"):
         sources[kind] = scenario.path(spec.path)
-        frame, found = read_layer(kind, spec, scenario)
+        frame, found, columns[kind] = read_layer(kind, spec, scenario)
         problems += found
         if frame is not None:
             frames[kind] = frame
     if not frames:
-        return LayerSet(pyproj.CRS("EPSG:4326"), frames, sources, problems)
-    working = _working_crs(scenario, frames)
+        return LayerSet(pyproj.CRS("EPSG:4326"), frames, sources, problems, columns)
+    problems += _far_outliers(frames, sources, columns)
+    try:
+        working = _working_crs(scenario, frames)
+    except PlannerError as exc:
+        problems.append(
+            Problem(
+                "error",
+                "scenario",
+                "",
+                None,
+                "",
+                str(exc),
+                fix="fix the coordinates listed above, or set [scenario] crs to a metric "
+                'CRS such as "EPSG:4549"',
+            )
+        )
+        return LayerSet(pyproj.CRS("EPSG:4326"), {}, sources, problems, columns)
     frames = {k: f.to_crs(working) for k, f in frames.items()}
     _split_village_polygons(frames, problems, sources)
-    problems += _cross_checks(frames, sources)
+    problems += _cross_checks(frames, sources, columns)
     _fill_units(frames)
     _derive_counties(frames)
-    return LayerSet(working, frames, sources, problems)
+    return LayerSet(working, frames, sources, problems, columns)
 
 
 def load_layers(scenario: Scenario, *, kinds: tuple[str, ...] | None = None) -> LayerSet:

@@ -631,7 +631,7 @@ def write_map(plan: Plan, path: str | Path, *, lang: str | None = None) -> Path:
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_bytes(page.encode("utf-8", errors="replace"))
-    log(f"map: {target} ({target.stat().st_size / 1e6:.1f} MB)")
+    log(f"map: {target.name} ({target.stat().st_size / 1e6:.1f} MB)")
     return target
 
 

@@ -1,4 +1,5 @@
-"""Write a plan's output files; each one atomically, all after every step has succeeded."""
+"""Write a plan's output files: each one atomically, all into a staging folder that
+replaces the output folder only when every file is written (:mod:`planner.staging`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from .export import FORMATS, write_csv, write_gpkg, write_json, write_vector, write_xlsx
 from .progress import log
+from .staging import staged_output
 
 if TYPE_CHECKING:
     from .pipeline import Plan
@@ -132,12 +134,21 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
 
     ``coverage.gpkg`` (layers per :func:`coverage_layers`), ``summary.xlsx`` (sheets and
     headers in the scenario's language), one CSV per table (English headers, for
-    machines), PNG plots, ``report.html`` and ``summary.json``. Returns paths by name.
+    machines), PNG plots, ``report.html`` and ``summary.json``. The files are written
+    into a staging folder that replaces ``out_dir`` once all are written
+    (:func:`~planner.staging.staged_output`; inside an open staging folder, straight into
+    it). Returns the final paths by name.
     """
+    with staged_output(out_dir, command="run", scenario=plan.scenario.scenario.name) as folder:
+        written = _write_files(plan, folder, timings=timings)
+    return {name: Path(out_dir) / path.name for name, path in written.items()}
+
+
+def _write_files(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
+    """Every file of :func:`write_outputs`, straight into ``out_dir``."""
     from .maps import write_map
     from .report import canonical_sheets, labels, localize, write_plots, write_report
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     lang = plan.scenario.outputs.lang
     crs: Any = plan.scenario.outputs.crs
     written = {"coverage": write_gpkg(out_dir / "coverage.gpkg", coverage_layers(plan), crs=crs)}
@@ -165,5 +176,4 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
     if plan.scenario.outputs.map:
         written["map"] = write_map(plan, out_dir / "map.html")
     written["summary"] = write_json(out_dir / "summary.json", {**plan.summary, "timings": timings})
-    log(f"wrote {len(written)} files to {out_dir}")
     return written

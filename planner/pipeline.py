@@ -31,6 +31,8 @@ from .coverage import (
     level_coverage,
     level_summary,
     rates,
+    township_of,
+    unit_of,
 )
 from .errors import PlannerError
 from .layers import LayerSet, load_layers
@@ -130,12 +132,12 @@ def _centers_with_catchments(layers: LayerSet, results: dict[str, LevelResult]) 
 def _coverage_tables(
     villages: gpd.GeoDataFrame, results: dict[str, LevelResult], layers: LayerSet
 ) -> dict[str, pd.DataFrame]:
-    township = (
-        villages["township_id"]
-        if "township_id" in villages.columns
-        else villages["id"].str.slice(0, 9)
+    townships = layers.get("townships")
+    # as stated, else the township polygon, else the first 9 digits of an NBS village code
+    township = township_of(villages, townships).fillna(
+        villages["id"].astype("string").str.slice(0, 9)
     )
-    county = county_of(villages, layers.get("townships"))
+    county = county_of(villages.assign(township_id=township), townships)
     return {
         "coverage_by_township": rates(villages, results, township, "township_id"),
         "coverage_by_county": rates(villages, results, county, "county_id"),
@@ -157,9 +159,31 @@ def _summary(plan: Plan) -> dict[str, Any]:
     if plan.compliance is not None:
         from .standards import summarize_compliance
 
-        plan.tables["compliance_by_township"] = summarize_compliance(plan.compliance, plan.centers)
+        units = _center_units(plan.centers, plan.layers)
+        scopes = [c for c in ("county_id", "township_id") if units[c].notna().any()]
+        plan.tables["compliance_by_township"] = summarize_compliance(
+            plan.compliance, units, by=scopes
+        )
         summary["compliance"] = _compliance_counts(plan.centers)
     return summary
+
+
+def _center_units(centers: gpd.GeoDataFrame, layers: LayerSet) -> gpd.GeoDataFrame:
+    """Centers with ``township_id`` and ``county_id`` completed where the input leaves them
+    out: the township polygon a center lies in, then that township's ``county_id`` or the
+    county polygon (still missing when no layer says)."""
+    townships = layers.get("townships")
+    township = township_of(centers, townships)
+    county = (
+        centers["county_id"].astype("string")
+        if "county_id" in centers.columns
+        else pd.Series(pd.NA, index=centers.index, dtype="string")
+    )
+    if townships is not None and "county_id" in townships.columns:
+        lookup = townships.set_index(townships["id"].astype("string"))["county_id"]
+        county = county.fillna(township.map(lookup).astype("string"))
+    county = county.fillna(unit_of(centers, layers.get("counties")))
+    return centers.assign(township_id=township, county_id=county)
 
 
 #: Units listed per level in ``summary.json`` ``rates``; beyond it see the CSV tables.
@@ -263,25 +287,23 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
     if not settings.enabled:
         return GridStep(None, None, None, {})
     if areas is None and layers.get("townships") is None:
-        log(
-            "grids skipped: need village_areas or townships to draw grid boundaries",
-            level="warning",
-        )
-        return GridStep(None, None, None, {"skipped": "no village areas or townships"})
+        reason = "no [layers.village_areas] or [layers.townships] to take village boundaries from"
+        log(f"grids skipped: {reason}", level="warning")
+        return GridStep(None, None, None, {"skipped": reason})
     user = layers.get("grids")
     if user is not None:
         if areas is None:
             areas = derive_village_areas(layers["villages"], layers["townships"])
-        issues = check_grids(user.drop(columns="_row"), areas)
+        issues = check_grids(user.drop(columns="_row", errors="ignore"), areas)
         return GridStep(
-            user.drop(columns="_row"),
+            user.drop(columns="_row", errors="ignore"),
             issues,
             None,
             {"source": "user", "grids": len(user), "issues": len(issues)},
         )
     result = generate_grids(
-        areas.drop(columns="_row") if areas is not None else None,
-        layers["villages"].drop(columns="_row"),
+        areas.drop(columns="_row", errors="ignore") if areas is not None else None,
+        layers["villages"].drop(columns="_row", errors="ignore"),
         townships=layers.get("townships"),
         households_per_grid=settings.households_per_grid,
         population_per_grid=settings.population_per_grid,
@@ -335,11 +357,18 @@ def run(
     (Dask workers excluded); ``summary.json`` is rewritten last so that both cover the
     whole run.
     """
+    from .preflight import preflight  # everything checkable before reading a layer
+
+    preflight(scenario, out_dir=out_dir, write=write)
     if engine not in ENGINES:
         raise PlannerError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     if scheduler is not None and engine != "dask":
         raise PlannerError("a scheduler address needs the Dask engine (--engine dask)")
     with ExitStack() as stack:
+        if write:  # refuse a concurrent run into the same folder before computing
+            from .staging import output_lock
+
+            stack.enter_context(output_lock(out_dir or scenario.out_dir))
         client = None
         if engine == "dask":
             from .distributed import dask_client
@@ -378,7 +407,8 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
 
     with timer.step("coverage"):
         results = levels(layers.get("centers"))
-        villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
+        plain = layers["villages"].drop(columns="_row", errors="ignore")
+        villages = annotate_villages(plain, results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
     with timer.step("standards"):
@@ -414,20 +444,39 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
         plan.summary["after"] = {"levels": after}
         plan.summary["proposals"] = _proposal_list(siting.proposals)
         plan.summary["solver"] = _solver_summary(siting.solver)
+        plan.summary["skipped"] = _skipped(scenario, centers, grid_step, siting)
     plan.summary["engine"] = "inprocess" if client is None else "dask"
     plan.timings = timer.seconds
     if write:
         from .export import write_json
         from .outputs import write_outputs
+        from .staging import staged_output
 
         folder = out_dir or scenario.out_dir
-        with timer.step("write outputs"):
-            write_outputs(plan, folder, timings=timer.seconds)
-        plan.summary["peak_memory_mb"] = peak_memory_mb()
-        write_json(folder / "summary.json", {**plan.summary, "timings": timer.seconds})
+        # every file, the final summary.json too, lands in a staging folder that replaces
+        # the output folder only when all are written
+        with staged_output(folder, command="run", scenario=scenario.scenario.name) as staging:
+            with timer.step("write outputs"):
+                write_outputs(plan, staging, timings=timer.seconds)
+            plan.summary["peak_memory_mb"] = peak_memory_mb()
+            write_json(staging / "summary.json", {**plan.summary, "timings": timer.seconds})
     else:
         plan.summary["peak_memory_mb"] = peak_memory_mb()
     return plan
+
+
+def _skipped(
+    scenario: Scenario, centers: gpd.GeoDataFrame, grid_step: GridStep, siting: SitingOutcome
+) -> dict[str, str]:
+    """Steps the scenario asks for that could not run on this input, each with its reason
+    in one line (already logged as a warning, but for the standards named here)."""
+    skipped = {}
+    if (scenario.standards.file or scenario.standards.profile) and centers.empty:
+        skipped["standards"] = "no centers to check (no [layers.centers], or it is empty)"
+        log(f"standards skipped: {skipped['standards']}", level="warning")
+    if "skipped" in grid_step.stats:
+        skipped["grids"] = str(grid_step.stats["skipped"])
+    return skipped | siting.skipped
 
 
 def peak_memory_mb() -> float:
@@ -480,45 +529,50 @@ def plan_inspection(
     unknown centers are drawn more often. The visiting order follows driving distances on
     the road network when the scenario has roads, straight lines otherwise. Writes
     ``inspection.gpkg`` (layers ``stops``, ``route``), ``inspection.xlsx`` and
-    ``inspection.csv`` into the output folder.
+    ``inspection.csv`` into the output folder, replacing the previous round's and keeping
+    the other files there (:func:`~planner.staging.staged_output`).
     """
     from .export import write_csv, write_gpkg, write_xlsx
     from .inspection import inspection_round, inspection_table
+    from .staging import staged_output
 
     layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
     centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
+    centers = _center_units(centers, layers)  # strata by county even without county codes
     cost = None
     if "roads" in layers:
         from .inspection import road_cost
 
         cost = road_cost(network_of(layers["roads"], scenario.network), mode="drive")
     stops, route = inspection_round(centers, sample, seed=seed, cost=cost)
-    folder = out_dir or scenario.out_dir
-    folder.mkdir(parents=True, exist_ok=True)
     crs = scenario.outputs.crs
-    write_gpkg(folder / "inspection.gpkg", {"stops": stops, "route": route}, crs=crs)
     table = inspection_table(stops, lang=scenario.outputs.lang)
-    write_xlsx(folder / "inspection.xlsx", {"inspection": table})
-    write_csv(folder / "inspection.csv", table)
+    folder = out_dir or scenario.out_dir
+    with staged_output(folder, command="inspect", scenario=scenario.scenario.name) as staging:
+        write_gpkg(staging / "inspection.gpkg", {"stops": stops, "route": route}, crs=crs)
+        write_xlsx(staging / "inspection.xlsx", {"inspection": table})
+        write_csv(staging / "inspection.csv", table)
     return stops, route
 
 
 def grids_only(scenario: Scenario, *, out_dir: Path | None = None) -> GridStep:
     """Generate (or check) grids without the rest of the plan and write their files:
     ``grids.<ext>`` per requested format, ``grids_by_village.csv`` and, for a user grid
-    layer, ``grid_issues.gpkg``."""
+    layer, ``grid_issues.gpkg``. They replace the grid files of the output folder; its
+    other files (a ``planner run``'s) are kept (:func:`~planner.staging.staged_output`)."""
     from .export import write_csv, write_gpkg
     from .outputs import write_grids
+    from .staging import staged_output
 
     layers = load_layers(scenario, kinds=("villages", "village_areas", "townships", "grids"))
     step = make_grids(scenario, layers)
     folder = out_dir or scenario.out_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    write_grids(step.grids, folder, outputs=scenario.outputs)
-    if step.by_village is not None:
-        write_csv(folder / "grids_by_village.csv", step.by_village)
-    if step.issues is not None:
-        write_gpkg(
-            folder / "grid_issues.gpkg", {"grid_issues": step.issues}, crs=scenario.outputs.crs
-        )
+    with staged_output(folder, command="grids", scenario=scenario.scenario.name) as staging:
+        write_grids(step.grids, staging, outputs=scenario.outputs)
+        if step.by_village is not None:
+            write_csv(staging / "grids_by_village.csv", step.by_village)
+        if step.issues is not None:
+            write_gpkg(
+                staging / "grid_issues.gpkg", {"grid_issues": step.issues}, crs=scenario.outputs.crs
+            )
     return step

@@ -120,7 +120,7 @@ def _grid(n: int, *, width: float, height: float) -> tuple[Figure, list[Any]]:
 def _township_ticks(codes: pd.Series, names: pd.Series) -> list[str]:
     """Township names (with the code when a name repeats), or codes where a name is
     missing or cannot be drawn in the available fonts."""
-    shown = codes.map(names)
+    shown = codes.map(names).astype("string")  # all missing without names: not float
     usable = shown.notna() & shown.fillna("").map(_renderable)
     text = shown.where(usable, codes)
     repeated = text.duplicated(keep=False) & usable

@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from .coverage import centers_serving
+from .coverage import centers_serving, township_of
 from .errors import PlannerError
 from .layers import LayerSet
 from .network import sites_within, snap
@@ -58,6 +58,13 @@ class SitingOutcome:
     proposals: gpd.GeoDataFrame
     solver: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget_curve: pd.DataFrame | None = None
+    #: steps that could not run (``subcenters``, ``stations``) and why, in one line
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, step: str, reason: str) -> None:
+        """Record (and log) that ``step`` could not run."""
+        self.skipped[step] = reason
+        log(f"{step} skipped: {reason}", level="warning")
 
 
 def pairs_within(
@@ -101,11 +108,7 @@ def _candidate_points(
     elif kind == "candidates":
         frame = layers["candidates"]
     else:
-        if grids is None or grids.empty:
-            raise PlannerError(
-                'siting.stations.candidates = "grids" needs grids: enable '
-                "[grids] or give a [layers.grids] layer"
-            )
+        assert grids is not None  # _stations_blocked says why not
         frame = grids.set_geometry(grids.geometry.representative_point())
     keep = [c for c in ("id", "name", "township_id") if c in frame.columns]
     return gpd.GeoDataFrame(
@@ -322,10 +325,18 @@ def _township_groups(
         [_township_of(existing, layers).where(stations), _township_of(candidates, layers)],
         ignore_index=True,
     )
-    if "townships" in layers:
-        names = layers["townships"]["id"].astype("string")
-    else:
-        names = layers["villages"]["township_id"].dropna().astype("string")
+    names = (
+        layers["townships"]["id"]
+        if "townships" in layers
+        else township_of(layers["villages"], None).dropna()
+    ).astype("string")
+    if names.empty:
+        log(
+            "siting.stations: min_per_township not applied: no townships are known (no "
+            "[layers.townships] and no township_id on villages)",
+            level="warning",
+        )
+        return []
     known = units.dropna()
     members = {
         unit: known.index.to_numpy()[pos] for unit, pos in known.groupby(known).indices.items()
@@ -348,20 +359,7 @@ def _township_groups(
 
 def _township_of(points: gpd.GeoDataFrame, layers: LayerSet) -> pd.Series:
     """Township code of each point: as stated, else the township polygon it lies in."""
-    stated = (
-        points["township_id"].astype("string").reset_index(drop=True)
-        if "township_id" in points.columns
-        else pd.Series(pd.NA, index=range(len(points)), dtype="string")
-    )
-    if "townships" not in layers or not stated.isna().any():
-        return stated
-    townships = layers["townships"]
-    hit, poly = shapely.STRtree(townships.geometry.values).query(
-        points.geometry.values, predicate="within"
-    )
-    found = pd.Series(pd.NA, index=range(len(points)), dtype="string")
-    found.iloc[hit[::-1]] = townships["id"].astype("string").to_numpy()[poly[::-1]]
-    return stated.fillna(found)
+    return township_of(points.reset_index(drop=True), layers.get("townships"))
 
 
 def _required_sites(result: SitingResult, groups: list[tuple[np.ndarray, int]]) -> np.ndarray:
@@ -401,6 +399,32 @@ def _open_seats(layers: LayerSet, existing: gpd.GeoDataFrame) -> gpd.GeoDataFram
     )
 
 
+def _subcenters_blocked(scenario: Scenario, layers: LayerSet) -> str | None:
+    """Why sub-centers cannot be sited (``None`` when they can)."""
+    if "township" not in scenario.levels:
+        return "no [levels.township] for sub-centers to serve"
+    if "merged_townships" not in layers:
+        return "no [layers.merged_townships] (former township seats) to place sub-centers at"
+    return None
+
+
+def _stations_blocked(
+    scenario: Scenario, layers: LayerSet, grids: gpd.GeoDataFrame | None
+) -> str | None:
+    """Why stations cannot be sited (``None`` when they can)."""
+    kind = scenario.siting.stations.candidates
+    if not {"village", "station"} & set(scenario.levels):
+        return "no [levels.village] or [levels.station] for stations to serve"
+    if kind == "candidates" and "candidates" not in layers:
+        return 'siting.stations.candidates = "candidates" but there is no [layers.candidates]'
+    if kind == "grids" and (grids is None or grids.empty):
+        return (
+            'siting.stations.candidates = "grids" but no grids were made: enable [grids] '
+            "(with village_areas or townships) or give a [layers.grids] layer"
+        )
+    return None
+
+
 def propose(
     scenario: Scenario,
     layers: LayerSet,
@@ -422,11 +446,9 @@ def propose(
     settings = scenario.siting
     parts: list[gpd.GeoDataFrame] = []
     outcome = SitingOutcome(proposals=_proposal_rows_empty(villages.crs))
-    if (
-        settings.subcenters.enabled
-        and "merged_townships" in layers
-        and "township" in scenario.levels
-    ):
+    if settings.subcenters.enabled and (reason := _subcenters_blocked(scenario, layers)):
+        outcome.skip("subcenters", reason)
+    elif settings.subcenters.enabled:
         serving = _serving(scenario, centers, "township")
         existing = _joined(serving)
         seats = _open_seats(layers, existing)
@@ -460,7 +482,9 @@ def propose(
             )
             outcome.solver["subcenters"] = _certificate(result, int(min(p, len(seats))))
     station_level = "village" if "village" in scenario.levels else "station"
-    if settings.stations.enabled and station_level in scenario.levels:
+    if settings.stations.enabled and (reason := _stations_blocked(scenario, layers, grids)):
+        outcome.skip("stations", reason)
+    elif settings.stations.enabled:
         stations = settings.stations
         serving = _serving(scenario, centers, station_level)
         existing = _joined(serving)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import jinja2
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from . import __version__
 # LANGS and PLOT_MAX_UNITS stay importable from here, as before the split.
 from ._labels import LANGS as LANGS
 from ._labels import labels, level_order, plan_lang, unit_names
+from .crs import wgs84_to_bd09, wgs84_to_gcj02
 from .export import atomic_path
 from .plots import PLOT_MAX_UNITS as PLOT_MAX_UNITS
 from .plots import (
@@ -53,6 +55,7 @@ __all__ = [
     "plot_coverage_by_township",
     "plot_distance_distribution",
     "plot_lang",
+    "point_columns",
     "population_rate",
     "render_html",
     "report_html",
@@ -64,6 +67,13 @@ __all__ = [
 
 #: Rows of one table shown in ``report.html`` (the workbook has them all).
 HTML_MAX_ROWS = 200
+#: Decimal places of longitudes and latitudes in tables (about 1 cm).
+LONLAT_DIGITS = 7
+#: Offset coordinate systems of Chinese web maps, with their forward transform from WGS84.
+_OFFSET_SYSTEMS = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
+#: Layer kinds whose coordinates a kind of proposal was placed at (stations: as the
+#: scenario's ``siting.stations.candidates`` says; grid centroids count as villages).
+_PROPOSAL_SOURCES = {"villages": "villages", "candidates": "candidates", "grids": "villages"}
 
 
 # ---------------------------------------------------------------------------- tables
@@ -97,10 +107,60 @@ def _coverage_table(plan: Plan, unit: str) -> pd.DataFrame:
     return table.iloc[order][columns].reset_index(drop=True)
 
 
+def point_columns(
+    points: gpd.GeoSeries, *, out_crs: Any = None, systems: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Coordinates of points as table columns whose headers name their datum.
+
+    ``lon_wgs84``/``lat_wgs84`` always (CGCS2000 agrees within centimetres); ``x``/``y``
+    in ``out_crs`` when it is a projected CRS; ``lon_<system>``/``lat_<system>`` for each
+    of ``systems`` (``gcj02`` for Amap/Tencent, ``bd09`` for Baidu), so that the points
+    can be pasted back into the map the coordinates came from. Other geometries give a
+    point inside them. Aligned on ``points``.
+    """
+    if not (points.geom_type == "Point").all():
+        points = points.representative_point()
+    wgs = points.to_crs(4326)
+    lon, lat = wgs.x.to_numpy(), wgs.y.to_numpy()
+    out = pd.DataFrame(index=points.index)
+    out["lon_wgs84"], out["lat_wgs84"] = lon.round(LONLAT_DIGITS), lat.round(LONLAT_DIGITS)
+    if out_crs is not None and pyproj.CRS.from_user_input(out_crs).is_projected:
+        projected = points.to_crs(out_crs)
+        out["x"], out["y"] = projected.x.to_numpy().round(1), projected.y.to_numpy().round(1)
+    for system in systems:
+        x, y = _OFFSET_SYSTEMS[system](lon, lat)
+        out[f"lon_{system}"] = np.round(x, LONLAT_DIGITS)
+        out[f"lat_{system}"] = np.round(y, LONLAT_DIGITS)
+    return out
+
+
+def input_systems(plan: Plan, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """Offset systems (``gcj02``, ``bd09``) the scenario declares for any of ``kinds``."""
+    found = {
+        spec.coords
+        for kind, spec in plan.scenario.layers.items()
+        if kind in kinds and spec.coords in _OFFSET_SYSTEMS
+    }
+    return tuple(sorted(found))
+
+
+def _with_points(
+    table: pd.DataFrame, frame: gpd.GeoDataFrame, plan: Plan, kinds: tuple[str, ...]
+) -> pd.DataFrame:
+    """``table`` (aligned on ``frame``) with the coordinates of ``frame``'s points, also in
+    the offset systems declared for the layers of ``kinds``."""
+    if frame.crs is None:
+        return table
+    systems = input_systems(plan, kinds)
+    points = point_columns(frame.geometry, out_crs=plan.scenario.outputs.crs, systems=systems)
+    return pd.concat([table, points.set_axis(table.index)], axis=1)
+
+
 def _uncovered(plan: Plan) -> pd.DataFrame:
     gaps = pd.DataFrame(plan.gaps.drop(columns=plan.gaps.geometry.name))
     if gaps.empty:
         return gaps
+    gaps = _with_points(gaps, plan.gaps, plan, ("villages",))
     if "township_id" in gaps.columns:
         names = unit_names(plan, "township")
         gaps.insert(gaps.columns.get_loc("township_id") + 1, "township_name",
@@ -122,12 +182,13 @@ def _proposals(plan: Plan) -> pd.DataFrame | None:
     keep = [c for c in ("kind", "rank", "site_id", "name", "new_population_covered", "reason",
                         "township_id") if c in props.columns]  # fmt: skip
     table = pd.DataFrame(props[keep]).reset_index(drop=True)
-    if props.crs is not None:
-        crs = pyproj.CRS.from_user_input(plan.scenario.outputs.crs)
-        points = props.geometry.to_crs(crs)
-        (cx, cy), digits = (("lon", "lat"), 6) if crs.is_geographic else (("x", "y"), 1)
-        table[cx] = np.round(points.x.to_numpy(), digits)
-        table[cy] = np.round(points.y.to_numpy(), digits)
+    kinds = set(props["kind"]) if "kind" in props.columns else set()
+    sources = [_PROPOSAL_SOURCES[plan.scenario.siting.stations.candidates]]
+    if "station" not in kinds:
+        sources = []
+    if "subcenter" in kinds:
+        sources.append("merged_townships")
+    table = _with_points(table, props.reset_index(drop=True), plan, tuple(sources))
     by = [c for c in ("kind", "rank") if c in table.columns]
     return table.sort_values(by, kind="stable").reset_index(drop=True) if by else table
 
@@ -181,6 +242,7 @@ def canonical_sheets(plan: Plan) -> dict[str, pd.DataFrame]:
         "compliance_issues": issues,
         "compliance_by_unit": plan.tables.get("compliance_by_township"),
         "grids": _grids(plan),
+        "grids_by_village": plan.tables.get("grids_by_village"),
         "grid_issues": _plain(plan.grid_issues, ("kind", "grid_id", "village_id", "message")),
         "audit": _plain(plan.audit, ("level", "unit_id", "unit_name", "status", "center_ids")),
     }

@@ -10,12 +10,15 @@ class Column:
     """A canonical column: its name, value type and whether a layer must have it.
 
     ``dtype`` is one of ``code`` (an identifier kept as text, e.g. a 12-digit NBS code),
-    ``text``, ``number`` (non-negative float), ``year``, ``bool`` or ``level``.
+    ``text``, ``number`` (non-negative finite float), ``year``, ``bool`` or ``level``.
+    ``maximum`` is the largest plausible value of a number (larger ones are refused as
+    typing or unit errors); ``None`` when any finite value may occur.
     """
 
     name: str
     dtype: str
     required: bool = False
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class LayerSchema:
 
 _ID = Column("id", "code", required=True)
 _NAME = Column("name", "text")
+#: More people or households than this in one village, grid or site is a typing error.
+MAX_COUNT = 1e8
+#: Floor and plaza areas above this (100 km²) are a unit or typing error.
+MAX_AREA_M2 = 1e8
+#: Built years outside this range are typing errors.
+YEAR_RANGE = (1900, 2100)
 
 SCHEMAS: dict[str, LayerSchema] = {
     s.kind: s
@@ -53,8 +62,8 @@ SCHEMAS: dict[str, LayerSchema] = {
                 Column("township_id", "code"),
                 Column("county_id", "code"),
                 Column("village_id", "code"),
-                Column("area_m2", "number"),
-                Column("plaza_m2", "number"),
+                Column("area_m2", "number", maximum=MAX_AREA_M2),
+                Column("plaza_m2", "number", maximum=MAX_AREA_M2),
                 Column("rooms", "text"),
                 Column("windows", "text"),
                 Column("zones", "text"),
@@ -70,8 +79,8 @@ SCHEMAS: dict[str, LayerSchema] = {
             (
                 _ID,
                 _NAME,
-                Column("population", "number", required=True),
-                Column("households", "number"),
+                Column("population", "number", required=True, maximum=MAX_COUNT),
+                Column("households", "number", maximum=MAX_COUNT),
                 Column("township_id", "code"),
                 Column("urban", "bool"),
             ),
@@ -97,9 +106,9 @@ SCHEMAS: dict[str, LayerSchema] = {
                 Column("id", "code"),
                 _NAME,
                 Column("village_id", "code"),
-                Column("households", "number"),
-                Column("population", "number"),
-                Column("workers", "number"),
+                Column("households", "number", maximum=MAX_COUNT),
+                Column("population", "number", maximum=MAX_COUNT),
+                Column("workers", "number", maximum=MAX_COUNT),
             ),
             unique_id=False,
         ),
@@ -121,7 +130,7 @@ SCHEMAS: dict[str, LayerSchema] = {
                 _ID,
                 _NAME,
                 Column("kind", "text"),
-                Column("capacity", "number"),
+                Column("capacity", "number", maximum=MAX_COUNT),
             ),
         ),
     )

@@ -12,6 +12,8 @@ import geopandas as gpd
 import pytest
 from conftest import tiny_frames
 
+from planner.errors import Problem
+
 
 def planner(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
@@ -141,3 +143,140 @@ def test_summary_rates_per_county_and_township(tiny_region):
     county = summary["rates"]["county"]["township"]
     assert [r["county_id"] for r in county] == ["150521"]
     assert county[0]["population"] == pytest.approx(villages["population"].sum())
+
+
+# --- issue 13: bad scenarios, preflight, the problem report ---------------------------
+
+
+def _render(problems: list, width: int) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    from planner.cli import problem_report
+
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(problem_report(problems, width=width))
+    return console.export_text().splitlines()
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+REPORT = [
+    Problem("error", "scenario", "", None, "", "no [levels] table: give at least one level, "
+            "e.g. [levels.village] radius_m = 2000"),
+    *[Problem("error", "villages", "/very/long/path/to/the/county/ledgers/村级台账_2025.xlsx",
+              row, "常住人口", f"not a number: '{row}000人' in a rather long sentence that wraps",
+              "write plain numbers (no units or text) — e.g. 3000, not 3000人") for row in (2, 3)],
+    Problem("error", "villages", "/very/long/path/to/the/county/ledgers/村级台账_2025.xlsx",
+            None, "常住人口", "... and 98 more rows with: not a number: '…'", count=98),
+    Problem("warning", "centers", "c.gpkg", 7, "level", "unknown level 'x'" + "y" * 120, ""),
+]  # fmt: skip
+
+
+def test_problem_report_fits_80_columns_and_keeps_every_text():
+    from rich.cells import cell_len
+
+    lines = _render(REPORT, 80)
+    assert max(cell_len(line) for line in lines) <= 80
+    text = _squeeze("\n".join(lines))
+    for p in REPORT:
+        assert _squeeze(p.problem) in text and _squeeze(p.fix) in text
+        assert _squeeze(p.file) in text
+    assert text.count(_squeeze(REPORT[1].file)) == 1  # the file is named once, as a heading
+    assert "row2·column'常住人口'" in text
+
+
+def test_problem_report_is_a_table_when_wide():
+    lines = _render(REPORT, 160)
+    assert any("no [levels] table: give at least one level" in line for line in lines)
+    header = next(line for line in lines if "problem" in line and "what to do" in line)
+    assert "row" in header and "column" in header
+    assert any("│ 3 " in line and "常住人口" in line for line in lines)
+
+
+def test_tally_counts_the_rows_a_summary_stands_for():
+    from planner.cli import tally
+
+    assert tally(REPORT) == "101 error(s) in the scenario and 1 layer, 1 warning(s)"
+    rows = [p for p in REPORT if p.layer == "villages"]
+    assert tally(rows) == "100 error(s) in 1 layer"
+
+
+def test_validate_is_readable_in_80_columns(tmp_path):
+    frames = tiny_frames()
+    frames["centers"].loc[2, "level"] = "省级"
+    frames["villages"]["population"] = frames["villages"]["population"].astype(object)
+    frames["villages"].loc[[1, 3], "population"] = "3000人"
+    for kind, frame in frames.items():
+        frame.to_file(tmp_path / f"{kind}.gpkg")
+    from conftest import SCENARIO
+
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "planner.cli", "validate", str(scenario)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, check=False,
+    )  # fmt: skip
+    from rich.cells import cell_len
+
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert max(cell_len(line) for line in result.stderr.splitlines()) <= 80
+    assert "unknown level '省级'" in result.stderr
+    assert "error: 3 error(s) in 2 layers" in result.stderr
+
+
+def test_validate_checks_the_out_folder_given(tiny_region):
+    result = planner("validate", str(tiny_region), "--out", str(tiny_region.parent))
+    assert result.returncode == 2
+    assert "contains inputs" in result.stderr and "villages.gpkg" in result.stderr
+    assert (
+        planner("validate", str(tiny_region), "--out", str(tiny_region.parent / "o")).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_fifo_layer_exits_2_without_hanging(tmp_path, command):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(tmp_path / "v.gpkg")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[layers.villages]\npath = "v.gpkg"\n[levels.village]\nradius_m = 1\n')
+    result = planner(command, str(scenario), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_without_levels_is_refused_before_reading(tiny_region):
+    text = tiny_region.read_text(encoding="utf-8").split("[levels.county]")[0]
+    tiny_region.write_text(text, encoding="utf-8")
+    result = planner("run", str(tiny_region))
+    assert result.returncode == 2 and "no [levels] table" in result.stderr
+    assert "1 error(s) in the scenario; nothing was written" in result.stderr
+    assert not (tiny_region.parent / "out").exists()
+    assert planner("grids", str(tiny_region)).returncode == 0  # grids need no level
+
+
+def test_a_name_with_a_path_in_it_stays_one_folder(tiny_region):
+    text = tiny_region.read_text(encoding="utf-8")
+    text = text.replace('name = "tiny"\nout_dir = "out"', 'name = "../../x"')
+    tiny_region.write_text(text, encoding="utf-8")
+    result = planner("run", str(tiny_region))
+    assert result.returncode == 0, result.stderr
+    out = tiny_region.parent / "outputs" / "_.._x"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["scenario"] == "../../x"
+    folders = [p.name for p in (tiny_region.parent / "outputs").iterdir() if p.is_dir()]
+    assert folders == ["_.._x"]
+    assert not (tiny_region.parent.parent / "x").exists()  # where ../../x would have led
+
+
+def test_misspelt_key_gets_a_suggestion(tiny_region):
+    text = tiny_region.read_text(encoding="utf-8").replace("radius_m = 4500", "radius = 4500")
+    tiny_region.write_text(text, encoding="utf-8")
+    result = planner("validate", str(tiny_region))
+    assert result.returncode == 2
+    assert "levels.township.radius: unknown key (did you mean radius_m?)" in result.stderr

@@ -145,6 +145,31 @@ def test_write_compare(region: Path, tmp_path: Path, plans: dict[str, Plan]):
     assert "新建站点数（成本）" in page
 
 
+def named(plan: Plan, name: str) -> Plan:
+    meta = plan.scenario.scenario.model_copy(update={"name": name})
+    return dataclasses.replace(plan, scenario=plan.scenario.model_copy(update={"scenario": meta}))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_compare_csv_runs_no_formula(plans: dict[str, Plan], tmp_path: Path, lang: str):
+    import csv
+
+    from planner.export import write_csv
+
+    evil_a, evil_b = "=cmd|' /C calc'!A0", "@SUM(A1)"
+    table = compare(named(plans["a"], evil_a), named(plans["b"], evil_b), lang=lang)
+    assert table.columns[2] == f"A: {evil_a}"  # the names are in the headers, as given
+    path = write_csv(tmp_path / "compare.csv", table)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == [str(c) for c in table.columns]  # "A: …" does not start a formula
+    numbers = table.iloc[:, 2:].to_numpy(float)
+    for i, row in enumerate(rows[1:]):
+        assert all(not cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
+        for cell, want in zip(row[2:], numbers[i], strict=True):  # numbers stay numbers
+            assert (cell == "" and np.isnan(want)) or float(cell) == pytest.approx(want)
+
+
 def test_compare_map_has_each_scenarios_layers(plans):
     from planner.maps import build_compare_map, render_map
 

@@ -318,3 +318,10 @@ def test_real_villages_inside_county_fence(horqin_villages):
     outline = crs.to_wgs84(fence, "gcj02").geometry.iloc[0]
     assert outline.is_valid
     assert points.within(outline).mean() >= 0.95
+
+
+def test_auto_working_crs_ignores_a_few_stray_points():
+    lon = np.r_[np.full(10, 122.2), 76.0]  # ten villages near 122.2E and one typo at 76E
+    lat = np.r_[np.full(10, 43.6), 43.6]
+    assert central_meridian(crs.auto_working_crs(lon, lat)) == 123  # the mean, 118E, gives 117
+    assert abs(float(lon.mean()) - 117) < 1.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -390,6 +391,86 @@ def test_write_csv_has_bom_and_round_trips(tmp_path, layer):
     assert got["name"].tolist() == layer["name"].tolist()
     assert got["id"].tolist() == layer["id"].tolist()
     assert shapely.from_wkt(got["geometry"].to_numpy())[0].equals(layer.geometry.iloc[0])
+
+
+#: Text cells a spreadsheet would run as formulas, and what the CSV must hold instead.
+FORMULAS = {
+    '=HYPERLINK("http://x","click")': '\'=HYPERLINK("http://x","click")',
+    "=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
+    "+1": "'+1",
+    "@SUM(A1)": "'@SUM(A1)",
+    "-2+3": "'-2+3",
+    "\tTAB": "'\tTAB",
+    "\r=1": "'\r=1",
+    "-": "'-",
+    "-5": "-5",  # a negative number as text: read as that number, nothing runs
+    "-0.25": "-0.25",
+    "a=b": "a=b",
+    "": "",
+    "通辽=1": "通辽=1",
+    "note\r=1+1": "note\r=1+1",  # quoted: the formula cannot start a row of its own
+    "line\n@SUM(A1)": "line\n@SUM(A1)",
+}
+
+
+def _read_csv_text(path: Path) -> list[list[str]]:
+    """Every cell of a CSV as the text a spreadsheet gets (no type guessing)."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.reader(f))
+
+
+@pytest.mark.parametrize("dtype", [object, "string", "category"])
+def test_csv_neutralises_formula_cells_but_not_numbers(tmp_path, dtype):
+    raw = list(FORMULAS)
+    n = len(raw)
+    table = pd.DataFrame(
+        {
+            "text": pd.Series(raw, dtype=dtype),
+            "negative": np.linspace(-3, 3, n),  # real numbers stay numbers
+            "ints": np.arange(-n, 0, dtype=np.int64),
+            "mixed": [-7, "=1+1", None, 2.5] + ["@x"] * (n - 4),
+        }
+    )
+    path = write_csv(tmp_path / "t.csv", table)
+    rows = _read_csv_text(path)
+    assert rows[0] == ["text", "negative", "ints", "mixed"]
+    cells = list(zip(*rows[1:], strict=True))
+    assert list(cells[0]) == [FORMULAS[v] for v in raw]
+    assert [float(v) for v in cells[1]] == pytest.approx(np.linspace(-3, 3, n).tolist())
+    assert [int(v) for v in cells[2]] == list(range(-n, 0))
+    assert list(cells[3]) == ["-7", "'=1+1", "", "2.5"] + ["'@x"] * (n - 4)
+    assert table["text"].tolist() == pd.Series(raw, dtype=dtype).tolist()  # input untouched
+
+
+def test_csv_neutralises_formula_headers(tmp_path):
+    table = pd.DataFrame({"=cmd|' /C calc'!A0": [1], "A: =1+1": ["x"], "@SUM(A1)": [2]})
+    rows = _read_csv_text(write_csv(tmp_path / "h.csv", table))
+    assert rows == [["'=cmd|' /C calc'!A0", "A: =1+1", "'@SUM(A1)"], ["1", "x", "2"]]
+
+
+def test_shapefile_field_map_neutralises_formula_names(tmp_path, layer):
+    gdf = layer[["id", "geometry"]].assign(**{"=HYPERLINK(1)": 1})
+    paths = write_vector(gdf, tmp_path / "g.shp")
+    fields = next(p for p in paths if p.name.endswith(".fields.csv"))
+    rows = _read_csv_text(fields)
+    assert ["'=HYPERLINK(1)", "HYPERLINK_"] in rows
+
+
+def test_xlsx_stores_formula_text_as_strings(tmp_path):
+    raw = [v for v in FORMULAS if v.strip() and "\r" not in v]  # XML reads CR as LF
+    table = pd.DataFrame({"=cmd|' /C calc'!A0": raw, "n": range(-len(raw), 0)})
+    path = write_xlsx(tmp_path / "f.xlsx", {"s": table})
+    sheet = load_workbook(path)["s"]
+    header = sheet["A1"]
+    assert header.value == "=cmd|' /C calc'!A0" and header.data_type == "s"
+    cells = sheet["A"][1:]
+    assert [c.value for c in cells] == raw
+    assert all(c.data_type == "s" for c in cells)  # text, never a formula ("f")
+    assert all(c.data_type == "n" and c.value < 0 for c in sheet["B"][1:])
+    with zipfile.ZipFile(path) as book:
+        assert "<f>" not in book.read("xl/worksheets/sheet1.xml").decode()
 
 
 def test_write_xlsx_sheets_header_widths(tmp_path, layer):

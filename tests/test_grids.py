@@ -414,7 +414,264 @@ def test_derive_reports_lost_villages():
     assert areas["id"].tolist() == ["150521100001"]
     assert areas.geometry.iloc[0].equals(box(0, 0, 100, 100))
     text = " ".join(areas.attrs["warnings"])
-    assert "150521100002: same location" in text and "150521100003: outside" in text
+    assert "village 150521100002: same location as village 150521100001" in text
+    assert (
+        "village 150521100003: its point lies in no township polygon (566 m from the nearest, "
+        "150521100): no grids drawn; check the coordinates (GCJ-02?)" in text
+    )
+
+
+# ---------------------------------------------------------------------------- township conflicts
+
+
+def two_townships() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"id": ["150521100", "150521101"], "name": ["保康镇", "宝龙山镇"]},
+        geometry=[
+            box(X0, Y0, X0 + 10_000, Y0 + 8000),
+            box(X0 + 10_000, Y0, X0 + 16_000, Y0 + 8000),
+        ],
+        crs=CRS,
+    )
+
+
+def ledger_villages(xy: np.ndarray, town: list[str]) -> gpd.GeoDataFrame:
+    n = len(xy)
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"150521{i + 1:06d}" for i in range(n)],
+            "name": [f"村{i + 1}" for i in range(n)],
+            "households": 90.0,
+            "township_id": town,
+        },
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=CRS,
+    )
+
+
+def assert_grids_follow_points(res, villages: gpd.GeoDataFrame, towns: gpd.GeoDataFrame) -> None:
+    """Each gridded village: its point lies in the union of its grids; its grids tile its
+    polygon; that polygon lies in the township polygon holding the point and is the
+    Voronoi cell of the point among the villages of that polygon (brute force)."""
+    xy = shapely.get_coordinates(villages.geometry.to_numpy())
+    t_geom = towns.geometry.to_numpy()
+    holder = np.array(
+        [np.flatnonzero(shapely.covers(t_geom, shapely.Point(p)))[:1] for p in xy], dtype=object
+    )
+    home = np.array([h[0] if len(h) else -1 for h in holder])
+    areas = res.areas.set_index("id")
+    assert_tiles(res.grids, res.areas, single=False)
+    rng = np.random.default_rng(0)
+    for i, vid in enumerate(villages["id"]):
+        own = res.grids[res.grids["village_id"] == vid].geometry.to_numpy()
+        if not len(own):
+            continue
+        assert home[i] >= 0, vid
+        union = shapely.union_all(own)
+        assert union.covers(shapely.Point(xy[i])), vid  # the village is in its own grids
+        assert shapely.distance(own, t_geom[home[i]]).max() == 0, vid
+        assert shapely.difference(union, t_geom[home[i]]).area <= 1e-6 * union.area, vid
+        # Probes inside the cell are nearer to this village than to any other village whose
+        # point lies in the same township polygon.
+        cell = areas.geometry[vid]
+        xmin, ymin, xmax, ymax = cell.bounds
+        probe = rng.uniform([xmin, ymin], [xmax, ymax], (40, 2))
+        probe = probe[shapely.contains_xy(cell, *probe.T)]
+        mates = np.flatnonzero(home == home[i])
+        d = np.hypot(*(probe[:, None, :] - xy[mates][None, :, :]).transpose(2, 0, 1))
+        assert (d.min(axis=1) >= d[:, mates == i].ravel() - 1e-6).all(), vid
+
+
+def test_grids_follow_the_township_polygon_not_the_ledger_code():
+    rng = np.random.default_rng(11)
+    towns = two_townships()
+    xy = np.vstack(
+        [
+            rng.uniform([X0, Y0], [X0 + 10_000, Y0 + 8000], (12, 2)),
+            rng.uniform([X0 + 10_000, Y0], [X0 + 16_000, Y0 + 8000], (8, 2)),
+            [[X0 + 20_000, Y0 + 4000]],  # in no township, 4 km east of 宝龙山镇
+        ]
+    )
+    town = ["150521100"] * 12 + ["150521101"] * 8 + ["150521101"]
+    town[2] = "150521101"  # lies in 保康镇, ledger says 宝龙山镇
+    town[15] = "150521100"  # lies in 宝龙山镇, ledger says 保康镇
+    town[16] = "150521199"  # a code no township polygon has
+    villages = ledger_villages(xy, town)
+    res = generate_grids(None, villages, townships=towns)
+    assert_grids_follow_points(res, villages, towns)
+    text = "\n".join(res.warnings)
+    assert (
+        "village 150521000003 (村3): ledger township_id 150521101 (宝龙山镇), but its point lies "
+        "in township 150521100 (保康镇); its grids follow 150521100; correct township_id to "
+        "150521100 or check the coordinates (GCJ-02?)" in text
+    )
+    assert "village 150521000016 (村16): ledger township_id 150521100 (保康镇), but" in text
+    assert "ledger township_id 150521199 (not in the township layer), but its point" in text
+    assert (
+        "village 150521000021 (村21): its point lies in no township polygon (4,000 m from the "
+        "nearest, 150521101 (宝龙山镇)): no grids drawn" in text
+    )
+    table = res.villages.set_index("village_id")
+    assert len(table) == 21 and table["grids"].gt(0).sum() == 20
+    assert table.loc["150521000021", "grids"] == 0
+    assert table.loc["150521000021", "outside_m"] == pytest.approx(4000.0)
+    assert "no township polygon" in table.loc["150521000021", "note"]
+    conflict = table["township_conflict"]
+    assert sorted(conflict.index[conflict.fillna(False).astype(bool)]) == [
+        "150521000003",
+        "150521000016",
+        "150521000017",
+    ]
+    assert table.loc["150521000003", ["township_id", "township_name"]].tolist() == [
+        "150521100",
+        "保康镇",
+    ]
+    assert table.loc["150521000003", ["ledger_township_id", "ledger_township_name"]].tolist() == [
+        "150521101",
+        "宝龙山镇",
+    ]
+    assert table.loc["150521000001", "note"] == ""
+    assert res.stats["township_conflicts"] == 3
+    assert res.stats["villages_without_grids"] == 1
+    assert res.stats["villages"] == 20
+    json.dumps(res.stats)
+
+
+def test_many_conflicts_are_summarised_but_all_in_the_table():
+    rng = np.random.default_rng(12)
+    towns = two_townships()
+    xy = rng.uniform([X0, Y0], [X0 + 10_000, Y0 + 8000], (30, 2))
+    villages = ledger_villages(xy, ["150521101"] * 30)  # every code wrong
+    res = generate_grids(None, villages, townships=towns)
+    conflicts = [w for w in res.warnings if "ledger township_id" in w]
+    assert len(conflicts) == 20
+    assert "… and 10 more township conflicts: see the grids_by_village table" in res.warnings
+    assert res.villages["township_conflict"].sum() == 30
+    assert_grids_follow_points(res, villages, towns)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_towns=st.integers(1, 4),
+    n_villages=st.integers(1, 25),
+    wrong=st.floats(0, 1),
+)
+def test_property_grids_lie_at_their_village(seed, n_towns, n_villages, wrong):
+    """Townships as Voronoi cells of random seats, villages anywhere (some outside every
+    township), ledger codes partly wrong: every gridded village lies in its own grids."""
+    rng = np.random.default_rng(seed)
+    frame = box(X0, Y0, X0 + 20_000, Y0 + 20_000)
+    seats = rng.uniform([X0, Y0], [X0 + 20_000, Y0 + 20_000], (n_towns, 2))
+    cells = (
+        [frame]
+        if n_towns == 1
+        else shapely.intersection(
+            shapely.get_parts(
+                shapely.voronoi_polygons(shapely.multipoints(seats), extend_to=frame, ordered=True)
+            ),
+            frame,
+        )
+    )
+    ids = [f"150521{100 + t}" for t in range(n_towns)]
+    towns = gpd.GeoDataFrame({"id": ids}, geometry=list(cells), crs=CRS)
+    xy = rng.uniform([X0 - 2000, Y0 - 2000], [X0 + 22_000, Y0 + 22_000], (n_villages, 2))
+    town = [ids[rng.integers(n_towns)] if rng.random() < wrong else "" for _ in xy]
+    villages = ledger_villages(xy, town)
+    inside = shapely.covers(frame, shapely.points(xy))
+    if not inside.any():
+        with pytest.raises(PlannerError, match="no village polygon"):
+            generate_grids(None, villages, townships=towns)
+        return
+    res = generate_grids(None, villages, townships=towns)
+    assert_grids_follow_points(res, villages, towns)
+    gridded = set(res.grids["village_id"])
+    assert gridded == set(villages["id"][inside])
+    table = res.villages.set_index("village_id")
+    assert (table.loc[list(set(villages["id"]) - gridded), "grids"] == 0).all()
+    assert table.loc[list(set(villages["id"]) - gridded), "note"].str.contains("no grids").all()
+
+
+def test_given_areas_report_points_off_their_area():
+    areas = villages_gdf(
+        [box(X0, Y0, X0 + 1000, Y0 + 1000), box(X0 + 1000, Y0, X0 + 2000, Y0 + 1000)],
+        [60, 60],
+        ids=["150521100001", "150521100002"],
+        names=["甲村", "乙村"],
+    )
+    villages = gpd.GeoDataFrame(
+        {"id": ["150521100001", "150521100002", "150521100003"], "name": ["甲村", "乙村", "丙村"]},
+        geometry=gpd.points_from_xy([X0 + 500, X0 + 700, X0 + 300], [Y0 + 500, Y0 + 500, Y0]),
+        crs=CRS,
+    )
+    res = generate_grids(areas, villages)
+    text = "\n".join(res.warnings)
+    assert (
+        "village 150521100002 (乙村): its point lies 300.0 m outside its village area, inside "
+        "village area 150521100001 (甲村); its grids follow its own area" in text
+    )
+    assert "village 150521100003 (丙村): no village area carries its code: no grids" in text
+    table = res.villages.set_index("village_id")
+    assert table["grids"].tolist() == [2, 2, 0]
+    assert table.loc["150521100002", "outside_m"] == pytest.approx(300.0)
+    assert table.loc["150521100001", "note"] == ""
+    assert res.stats["villages_off_their_polygon"] == 1
+    assert res.stats["villages_without_grids"] == 1
+    assert_tiles(res.grids, areas)
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    exponent=st.floats(0, 305),
+    mantissa=st.floats(1, 9.99),
+    k=st.integers(1, 12),
+    by_population=st.booleans(),
+)
+def test_property_huge_counts_never_go_negative(exponent, mantissa, k, by_population):
+    total = mantissa * 10.0**exponent
+    village = villages_gdf([shapely.affinity.translate(C_SHAPE, X0, Y0)], [np.nan])
+    village["population"] = total
+    village["households"] = total / 2.5
+    target = (
+        {"population_per_grid": total / k}
+        if by_population
+        else {"households_per_grid": total / 2.5 / k}
+    )
+    res = generate_grids(village, **target)
+    grids = res.grids
+    assert len(grids) == k
+    for col, want in (("population", np.rint(total)), ("households", np.rint(total / 2.5))):
+        values = grids[col].to_numpy(float)
+        assert np.isfinite(values).all() and (values >= 0).all(), col
+        assert (values == np.floor(values)).all(), col
+        assert values.sum() == pytest.approx(want, rel=1e-9, abs=k), col
+    workers = grids["workers"].to_numpy(float)
+    assert np.isfinite(workers).all() and (workers >= 1).all()
+    assert (res.villages[["households", "population", "workers"]].to_numpy(float) >= 0).all()
+    json.dumps(res.stats)
+
+
+def test_population_1e300_with_default_targets_is_refused_readably():
+    village = villages_gdf([box(X0, Y0, X0 + 100, Y0 + 100)], [np.nan])
+    village["population"] = 1e300
+    with pytest.raises(PlannerError, match=r"village 150521100001 would get 1\.272e\+298 grids"):
+        generate_grids(village)
+
+
+def test_negative_and_infinite_counts_are_unknown():
+    village = villages_gdf(
+        [box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 100, Y0, X0 + 200, Y0 + 100)], [-300, np.inf]
+    )
+    res = generate_grids(village)
+    assert (
+        "village 150521100001: households -300 is not a count: treated as unknown" in res.warnings
+    )
+    assert "village 150521100002: households inf is not a count: treated as unknown" in res.warnings
+    assert len(res.grids) == 2 and res.grids["households"].isna().all()
+    assert (res.grids["workers"] == 1).all()
 
 
 # ---------------------------------------------------------------------------- checking
@@ -607,7 +864,9 @@ def test_real_county_outline_and_villages():
     assert len(lost) == 5
     assert sorted(areas["id"]) == sorted(set(villages["id"]) - set(lost))
     for vid in lost:
-        assert any(w.startswith(f"village {vid}: same location") for w in res.warnings)
+        assert any(
+            w.startswith(f"village {vid} (") and ": same location" in w for w in res.warnings
+        )
     assert res.derived_areas
     assert_tiles(res.grids, areas, single=False)
     # A grid is in several parts only where its derived village is (the outline is ragged).

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from conftest import SCENARIO, SHARED_DATA, lonlat, tiny_frames
 from shapely.geometry import LineString, Point, Polygon
 
+from planner import readers
 from planner.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from planner.errors import ValidationError
+from planner.errors import PlannerError, ValidationError
 from planner.layers import collect_layers, load_layers
 from planner.scenario import load_scenario
 
@@ -359,3 +363,423 @@ def test_wrong_cpg_gives_a_clear_error(tmp_path):
     (tmp_path / "villages.cpg").write_text("UTF-8")
     problem = only(problems_of(path), "attribute text is not utf-8")[0]
     assert 'encoding = "gbk"' in problem.problem and problem.file.endswith("villages.shp")
+
+
+# ------------------------------------------------- bad layers refused the same way (issue 13)
+
+
+def write_ledger(
+    tmp_path: Path, table: pd.DataFrame, suffix: str = ".csv", extra: str = ""
+) -> Path:
+    """The tiny region with the villages as a ledger (``extra`` lines go in its table)."""
+    frames = tiny_frames()
+    scenario = SCENARIO.replace('path = "villages.gpkg"', f'path = "villages{suffix}"{extra}')
+    path = write_region(tmp_path, frames, scenario)
+    (tmp_path / "villages.gpkg").unlink()
+    target = tmp_path / f"villages{suffix}"
+    if suffix == ".csv":
+        table.to_csv(target, index=False)
+    elif suffix == ".xlsx":
+        table.to_excel(target, index=False)
+    else:
+        table.to_parquet(target)
+    return path
+
+
+def one(problems: list, text: str):
+    """The single problem whose text contains ``text``."""
+    found = only(problems, text)
+    assert len(found) == 1, [str(p) for p in found]
+    return found[0]
+
+
+def test_polygon_villages_use_a_point_inside_each(tmp_path):
+    frames = tiny_frames()
+    polygons = frames["villages"].to_crs(4550).buffer(300).to_crs(4326)
+    frames["villages"] = frames["villages"].set_geometry(polygons)
+    path = write_region(tmp_path, frames)
+    layers = load_layers(load_scenario(path))
+    got = layers["villages"]
+    assert (got.geom_type == "Point").all()
+    areas = layers["village_areas"]
+    assert areas["id"].tolist() == frames["villages"]["id"].tolist()
+    assert got.within(areas.geometry.reset_index(drop=True)).all()
+    only(layers.warnings, "villages are polygons")
+
+
+def test_empty_point_is_a_row_problem(tmp_path):
+    frames = tiny_frames()
+    frames["villages"].loc[2, "geometry"] = Point()
+    path = write_region(tmp_path, frames)
+    problem = one(problems_of(path), "empty or missing geometry")
+    assert (problem.row, problem.column, problem.layer) == (3, "geometry", "villages")
+
+
+def test_nan_vertex_in_a_polygon_is_a_row_problem(tmp_path):
+    frames = tiny_frames()
+    a, b = lonlat(0, 0), lonlat(10_000, 10_000)
+    with np.errstate(invalid="ignore"):
+        hole = Polygon([a, (b[0], a[1]), (np.nan, b[1]), a])
+    frames["townships"].loc[1, "geometry"] = hole
+    path = write_region(tmp_path, frames)
+    problem = one(problems_of(path), "not finite numbers (NaN or infinity)")
+    assert (problem.row, problem.column, problem.layer) == (2, "geometry", "townships")
+
+
+def test_nan_z_is_dropped(tmp_path):
+    frames = tiny_frames()
+    x, y = frames["villages"].geometry.x.to_numpy(), frames["villages"].geometry.y.to_numpy()
+    z = np.where(np.arange(len(x)) == 2, np.nan, 100.0)
+    frames["villages"] = frames["villages"].set_geometry(gpd.points_from_xy(x, y, z, crs=4326))
+    path = write_region(tmp_path, frames)
+    layers = load_layers(load_scenario(path))
+    got = layers["villages"].to_crs(4326)
+    assert not got.has_z.any()
+    assert np.allclose(got.geometry.x, x, atol=1e-9) and np.allclose(got.geometry.y, y, atol=1e-9)
+
+
+def test_nan_coordinates_in_a_ledger(tmp_path):
+    table = ledger(tiny_frames())
+    table["经度"] = table["经度"].astype(object)
+    table.loc[2, "经度"] = "东经122度"
+    table.loc[4, "纬度"] = np.nan
+    problems = problems_of(write_ledger(tmp_path, table))
+    found = only(problems, "longitude/latitude missing or not a number")
+    assert [(p.row, p.column) for p in found] == [(4, "经度"), (6, "经度")]
+    assert "lon='东经122度'" in found[0].problem and "lat=empty" in found[1].problem
+    assert not [p for p in problems if "empty or missing geometry" in p.problem]
+
+
+def test_truncated_parquet(tmp_path):
+    frames = tiny_frames()
+    path = write_ledger(tmp_path, ledger(frames), ".parquet")
+    frames["villages"].to_parquet(tmp_path / "villages.parquet")
+    data = (tmp_path / "villages.parquet").read_bytes()
+    (tmp_path / "villages.parquet").write_bytes(data[: len(data) // 2])
+    problem = one(problems_of(path), "cannot read Parquet")
+    assert problem.file.endswith("villages.parquet") and "export it again" in problem.fix
+
+
+def test_plain_parquet_with_lonlat_is_a_ledger(tmp_path):
+    frames = tiny_frames()
+    path = write_ledger(tmp_path, ledger(frames), ".parquet")
+    layers = load_layers(load_scenario(path))
+    got = layers["villages"].to_crs(4326)
+    assert got["id"].tolist() == frames["villages"]["id"].tolist()
+    assert np.allclose(got.geometry.x, frames["villages"].geometry.x, atol=1e-9)
+
+
+def test_plain_parquet_without_lonlat_is_refused(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()).drop(columns=["经度", "纬度"]), ".parquet")
+    problem = one(problems_of(path), "a plain Parquet table")
+    assert "编码" in problem.problem and "GeoParquet" in problem.fix
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip"])
+def test_broken_xlsx(tmp_path, damage):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
+    book = tmp_path / "villages.xlsx"
+    data = book.read_bytes()
+    book.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"id,pop\n1,2\n")
+    problem = one(problems_of(path), "not an Excel workbook")
+    assert "save it again as .xlsx" in problem.fix
+
+
+def rewrite_part(book: Path, part: str, edit) -> None:
+    """Rewrite one XML part of an .xlsx file in place."""
+    with zipfile.ZipFile(book) as src:
+        parts = {info.filename: src.read(info) for info in src.infolist()}
+    parts[part] = edit(parts[part])
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in parts.items():
+            dst.writestr(name, data)
+
+
+def test_xlsx_with_an_entity_bomb_is_refused_unparsed(tmp_path, monkeypatch):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
+    bomb = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+    )
+    rewrite_part(
+        tmp_path / "villages.xlsx",
+        "xl/worksheets/sheet1.xml",
+        lambda xml: bomb + xml.replace(b"<v>800</v>", b"<v>&lol2;</v>"),
+    )
+    opened = []
+    monkeypatch.setattr(pd, "ExcelFile", lambda *a, **k: opened.append(a))
+    problem = one(problems_of(path), "declares a DTD or entities")
+    assert "xl/worksheets/sheet1.xml" in problem.problem and not opened
+
+
+def test_xlsx_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
+    with zipfile.ZipFile(tmp_path / "villages.xlsx") as book:
+        total = sum(info.file_size for info in book.infolist())
+    monkeypatch.setattr(readers, "MAX_XLSX_BYTES", total - 1)
+    one(problems_of(path), "the workbook unpacks to")
+    monkeypatch.setattr(readers, "MAX_XLSX_BYTES", total)
+    assert not problems_of(path)
+
+
+def test_csv_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
+    path = write_ledger(tmp_path, ledger(tiny_frames()))
+    monkeypatch.setattr(readers, "MAX_TEXT_BYTES", (tmp_path / "villages.csv").stat().st_size - 1)
+    problem = one(problems_of(path), "a text ledger may have")
+    assert "GeoPackage" in problem.fix
+
+
+def test_formula_without_a_saved_result_is_named(tmp_path):
+    frames = tiny_frames()
+    path = write_ledger(tmp_path, ledger(frames), ".xlsx")
+    book = openpyxl.load_workbook(tmp_path / "villages.xlsx")
+    book.active["E4"] = "=E2+E3"  # 人口 of the third village: openpyxl stores no result
+    book.save(tmp_path / "villages.xlsx")
+    warnings = problems_of(path, "warning")
+    problem = one(warnings, "has no saved result")
+    assert (problem.row, problem.column) == (4, "人口") and "=E2+E3" in problem.problem
+    assert one(warnings, "is empty; counted as 0").row == 4
+
+
+def test_formula_with_a_saved_result_is_read(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
+    rewrite_part(
+        tmp_path / "villages.xlsx",
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b'<c r="E4" t="n"><v>5000</v>', b'<c r="E4"><f>2500*2</f><v>5000</v>'
+        ),
+    )
+    assert b"<f>" in zipfile.ZipFile(tmp_path / "villages.xlsx").read("xl/worksheets/sheet1.xml")
+    layers = collect_layers(load_scenario(path))
+    assert not layers.problems
+    assert layers["villages"]["population"].tolist()[2] == 5000.0
+
+
+def test_encoding_that_is_not_a_text_encoding(tmp_path):
+    frames = tiny_frames()
+    ledger(frames).to_csv(tmp_path / "v.csv", index=False)
+    with pytest.raises(PlannerError, match='encoding = "rot13" is not a known text encoding'):
+        readers.read_any(tmp_path / "v.csv", encoding="rot13")
+    frames["villages"].to_file(tmp_path / "v.shp")
+    with pytest.raises(PlannerError, match='"no-such-codec" is not a known'):
+        readers.read_any(tmp_path / "v.shp", encoding="no-such-codec")
+
+
+def test_ledger_column_named_geometry(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()).assign(geometry="POINT (1 2)"))
+    problem = one(problems_of(path), "a column is named 'geometry'")
+    assert problem.column == "geometry" and problem.fix == "rename that column"
+
+
+def test_duplicate_column_names(tmp_path):
+    table = ledger(tiny_frames())
+    table.insert(1, "备注", "a")
+    table.insert(2, "备注2", "b")
+    text = table.to_csv(index=False).replace("备注2", "备注", 1)
+    path = write_ledger(tmp_path, table)
+    (tmp_path / "villages.csv").write_text(text.replace("名称", "编码", 1), encoding="utf-8")
+    error = one(problems_of(path), "appears 2 times")
+    assert error.column == "编码" and "cannot tell which" in error.problem
+    warning = one(problems_of(path, "warning"), "appears 2 times")
+    assert warning.column == "备注" and "'备注.1'" in warning.problem
+
+
+def test_header_only_ledger(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()).iloc[:0])
+    one(problems_of(path), "the layer is empty")
+
+
+def test_blank_rows_keep_spreadsheet_row_numbers(tmp_path):
+    table = ledger(tiny_frames())
+    path = write_ledger(tmp_path, table)
+    lines = (tmp_path / "villages.csv").read_text(encoding="utf-8").splitlines()
+    lines.insert(3, ",,,,")  # a blank row 4; the third village moves to row 5
+    lines[4] = lines[4].replace(str(table.loc[2, "编码"]), "")
+    (tmp_path / "villages.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problem = one(problems_of(path), "empty id")
+    assert (problem.row, problem.column) == (5, "编码")
+
+
+def test_sheet_that_does_not_exist(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx", '\nsheet = "村庄"')
+    problem = one(problems_of(path), "sheet '村庄' not found")
+    assert "the workbook has: Sheet1" in problem.problem
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_fifo_or_folder_as_a_layer_is_refused_unopened(tmp_path, kind):
+    path = write_ledger(tmp_path, ledger(tiny_frames()))
+    (tmp_path / "villages.csv").unlink()
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "villages.csv")  # opening it for reading would block forever
+    else:
+        (tmp_path / "villages.csv").mkdir()
+    text = "not a regular file" if kind == "fifo" else "is a folder"
+    problem = one(problems_of(path), text)
+    assert problem.layer == "villages"
+
+
+def test_empty_population_is_a_warning_per_row(tmp_path):
+    table = ledger(tiny_frames())
+    table["人口"] = table["人口"].astype(object)
+    table.loc[[1, 3], "人口"] = [None, "  "]
+    problems = collect_layers(load_scenario(write_ledger(tmp_path, table))).problems
+    found = only(problems, "人口 is empty; counted as 0")
+    assert [(p.row, p.column, p.severity) for p in found] == [
+        (3, "人口", "warning"),
+        (5, "人口", "warning"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("1e300", "implausibly large: 1e300 (more than 100,000,000)"),
+        ("100000001", "implausibly large"),
+        ("inf", "not a finite number: inf"),
+        ("-inf", "not a finite number: -inf"),
+        ("nan", "not a number: 'nan'"),
+        ("3000人", "not a number: '3000人'"),
+    ],
+)
+def test_absurd_population(tmp_path, value, text):
+    table = ledger(tiny_frames())
+    table["人口"] = table["人口"].astype(object)
+    table.loc[2, "人口"] = value
+    problem = one(problems_of(write_ledger(tmp_path, table)), text)
+    assert (problem.row, problem.column) == (4, "人口")
+
+
+def test_population_at_the_cap_is_accepted(tmp_path):
+    table = ledger(tiny_frames())
+    table.loc[2, "人口"] = 1e8
+    layers = load_layers(load_scenario(write_ledger(tmp_path, table)))
+    assert layers["villages"]["population"].iloc[2] == 1e8
+
+
+def test_infinite_number_in_a_vector_layer(tmp_path):
+    frames = tiny_frames()
+    frames["centers"].loc[1, "area_m2"] = np.inf
+    problem = one(problems_of(write_region(tmp_path, frames)), "not a finite number")
+    assert (problem.row, problem.column, problem.layer) == (2, "area_m2", "centers")
+
+
+@pytest.mark.parametrize("year", ["2020.5", "1e300", "20200"])
+def test_bad_built_year(tmp_path, year):
+    frames = tiny_frames()
+    frames["centers"]["built_year"] = ["2019", year, "2015", ""]
+    problem = one(problems_of(write_region(tmp_path, frames)), "not a year")
+    assert (problem.row, problem.column) == (2, "built_year")
+
+
+def test_duplicate_ids_name_the_users_column(tmp_path):
+    table = ledger(tiny_frames())
+    table.loc[3, "编码"] = table.loc[1, "编码"]
+    found = only(problems_of(write_ledger(tmp_path, table)), "duplicate id")
+    assert [(p.row, p.column) for p in found] == [(3, "编码"), (5, "编码")]
+
+
+def test_mapped_column_is_named_in_problems(tmp_path):
+    table = ledger(tiny_frames()).rename(columns={"人口": "常住"})
+    table["常住"] = table["常住"].astype(object)
+    table.loc[0, "常住"] = "many"
+    path = write_ledger(tmp_path, table, extra='\npopulation = "常住"')
+    layers = collect_layers(load_scenario(path))
+    assert one(layers.problems, "not a number").column == "常住"
+    assert layers.columns["villages"]["population"] == "常住"
+    assert layers.columns["villages"]["id"] == "编码"
+    assert layers.columns["villages"]["geometry"] == "经度"
+
+
+def test_all_points_swapped_keeps_the_row_table(tmp_path):
+    table = ledger(tiny_frames())
+    table["经度"], table["纬度"] = table["纬度"].copy(), table["经度"].copy()
+    table.to_csv(tmp_path / "villages.csv", index=False)
+    path = tmp_path / "s.toml"
+    path.write_text('[layers.villages]\npath = "villages.csv"\n', encoding="utf-8")
+    problems = problems_of(path)
+    swapped = only(problems, "look swapped")
+    assert [(p.row, p.column) for p in swapped] == [(r, "经度") for r in range(2, 8)]
+    last = one(problems, "cannot pick a working CRS")
+    assert last.layer == "scenario" and 'crs to a metric CRS such as "EPSG:4549"' in last.fix
+    with pytest.raises(ValidationError, match=r"^7 problem"):
+        load_layers(load_scenario(path))
+
+
+def test_village_far_from_all_others_is_an_error(tmp_path):
+    frames = tiny_frames()
+    table = ledger(frames)
+    table.loc[2, "经度"] = 95.0  # ~2,200 km west of the others, still in China
+    problem = one(problems_of(write_ledger(tmp_path, table)), "from the middle of the villages")
+    assert (problem.row, problem.column) == (4, "经度")
+    lon0, lat0 = np.radians(np.median(table["经度"])), np.radians(np.median(table["纬度"]))
+    lon, lat = np.radians(95.0), np.radians(table.loc[2, "纬度"])
+    cos = np.sin(lat) * np.sin(lat0) + np.cos(lat) * np.cos(lat0) * np.cos(lon - lon0)
+    km = 6371.0088 * np.arccos(cos)  # the mean Earth radius (IUGG)
+    assert f"lies {km:,.0f} km (lon=95, lat=" in problem.problem
+
+
+def test_far_center_is_an_error_and_national_spread_is_not(tmp_path):
+    frames = tiny_frames()
+    frames["centers"].loc[3, "geometry"] = Point(121.0, 31.2)  # Shanghai: ~1,500 km away
+    problem = one(problems_of(write_region(tmp_path, frames)), "from the middle of the villages")
+    assert (problem.row, problem.layer) == (4, "centers")
+    spread = tiny_frames()  # villages across China: Harbin to Kunming to Kashgar
+    cities = [
+        (126.6, 45.8),
+        (102.7, 25.0),
+        (76.0, 39.5),
+        (116.4, 39.9),
+        (113.3, 23.1),
+        (104.1, 30.7),
+    ]
+    spread["villages"]["geometry"] = [Point(c) for c in cities]
+    spread["centers"]["geometry"] = [Point(c) for c in cities[:4]]
+    spread["townships"]["geometry"] = [Polygon([(70, 20), (140, 20), (140, 50)])] * 2
+    (tmp_path / "n").mkdir()
+    assert not only_far(problems_of(write_region(tmp_path / "n", spread)))
+
+
+def only_far(problems: list) -> list:
+    return [p for p in problems if "from the middle of the villages" in p.problem]
+
+
+def test_township_mismatch_names_both_townships(tmp_path):
+    frames = tiny_frames()
+    frames["villages"]["township_id"] = ["150521100"] * 3 + ["150521101"] * 3
+    frames["villages"] = frames["villages"].rename(columns={"township_id": "乡镇编码"})
+    frames["villages"].loc[4, "乡镇编码"] = "150521100"  # the point lies in 150521101 乙乡
+    warning = one(problems_of(write_region(tmp_path, frames), "warning"), "the point lies in")
+    assert warning.row == 5 and warning.column == "乡镇编码"
+    assert warning.problem == "乡镇编码 '150521100'; the point lies in 150521101 乙乡"
+    assert "correct 乡镇编码" in warning.fix and "gcj02" in warning.fix
+
+
+def test_summary_rows_count_the_rows_they_stand_for(tmp_path):
+    table = pd.concat([ledger(tiny_frames())] * 20, ignore_index=True)  # 120 rows
+    table["编码"] = [f"V{i}" for i in range(len(table))]
+    table["人口"] = "many"
+    path = write_ledger(tmp_path, table)
+    errors = problems_of(path)
+    assert sum(p.count for p in errors) == 120
+    summary = one(errors, "more rows with")
+    assert summary.count == 100 and summary.row is None
+    with pytest.raises(ValidationError, match=r"^120 problem"):
+        load_layers(load_scenario(path))
+
+
+def test_xlsx_renamed_xls_is_checked_and_old_xls_explained(tmp_path):
+    path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
+    rewrite_part(
+        tmp_path / "villages.xlsx",
+        "xl/worksheets/sheet1.xml",
+        lambda xml: b'<!DOCTYPE x [<!ENTITY a "b">]>' + xml,
+    )
+    (tmp_path / "villages.xlsx").rename(tmp_path / "villages.xls")
+    scenario = path.read_text(encoding="utf-8").replace("villages.xlsx", "villages.xls")
+    path.write_text(scenario, encoding="utf-8")
+    one(problems_of(path), "declares a DTD or entities")
+    (tmp_path / "villages.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    problem = one(problems_of(path), "old Excel 97-2003 workbooks (.xls) cannot be read")
+    assert problem.fix == "save it as .xlsx in Excel or WPS"

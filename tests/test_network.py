@@ -6,6 +6,7 @@ cuts edges at the snapped points itself), snapping against brute-force shapely.
 
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -766,3 +767,66 @@ def test_geofabrik_shapefile_schema(tmp_path):
     assert lines.geometry.iloc[1].coords[0] == (100, 100)
     net = build_network(lines, min_component_nodes=1)
     assert net.speed_kph("drive").tolist() == [60, 30, 0]
+
+
+# ------------------------------------------------------------- bounded, refused reads (issue 13)
+
+TINY_OSM = b"""<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="test">
+  <node id="1" lat="43.60" lon="122.00" version="1"/>
+  <node id="2" lat="43.60" lon="122.01" version="1"/>
+  <node id="3" lat="43.61" lon="122.01" version="1"/>
+  <way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/>
+    <tag k="highway" v="residential"/><tag k="maxspeed" v="30"/></way>
+</osm>
+"""
+
+
+@pytest.mark.parametrize("suffix", [".osm.bz2", ".osm.gz"])
+def test_compressed_osm_is_streamed_under_a_cap(tmp_path, monkeypatch, suffix):
+    import bz2
+    import gzip
+
+    from planner import _osm
+
+    path = tmp_path / f"tiny{suffix}"
+    pack = bz2.compress if suffix.endswith("bz2") else gzip.compress
+    path.write_bytes(pack(TINY_OSM))
+    lines = read_road_lines(path)
+    assert lines["highway"].tolist() == ["residential"] and lines["maxspeed"].tolist() == [30.0]
+    assert len(lines.geometry.iloc[0].coords) == 3
+    monkeypatch.setattr(_osm, "MAX_DECOMPRESSED_BYTES", len(TINY_OSM) - 1)
+    monkeypatch.setattr(_osm, "_CHUNK", 64)
+    with pytest.raises(PlannerError, match=r"unpacks to more than .*decompression bomb"):
+        read_road_lines(path)
+    monkeypatch.setattr(_osm, "MAX_DECOMPRESSED_BYTES", len(TINY_OSM))
+    assert len(read_road_lines(path)) == 1
+
+
+def test_damaged_compressed_osm(tmp_path):
+    path = tmp_path / "roads.osm.bz2"
+    path.write_bytes(b"BZh9 this is not bzip2 data")
+    with pytest.raises(PlannerError, match="cannot unpack"):
+        read_road_lines(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "missing"])
+def test_road_path_that_is_not_a_file(tmp_path, kind):
+    path = tmp_path / "roads.osm.pbf"
+    if kind == "fifo":
+        os.mkfifo(path)  # GDAL would block forever reading it
+    elif kind == "folder":
+        path.mkdir()
+    text = {"fifo": "not a regular file", "folder": "is a folder", "missing": "file not found"}
+    with pytest.raises(PlannerError, match=text[kind]):
+        read_road_lines(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_road_coordinates_are_refused(bad):
+    with np.errstate(invalid="ignore"):
+        roads = frame([line((0, 0), (100, 0)), line((100, 0), (200, bad)), line((0, 0), (0, 50))])
+    with pytest.raises(
+        PlannerError, match=r"NaN or infinite coordinates in 1 row\(s\) \(first: row 2\)"
+    ):
+        build_network(roads, min_component_nodes=1)

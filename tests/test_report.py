@@ -267,9 +267,11 @@ def test_summary_sheets_in_chinese_with_every_part(full_plan: Plan):
     props = sheets["proposals"]
     assert props["类型"].tolist() == ["便民服务驿站"] * 2
     assert props["站点编号"].tolist() == full_plan.proposals["site_id"].tolist()
-    to_4490 = pyproj.Transformer.from_crs(full_plan.villages.crs, 4490, always_xy=True)
-    lon, lat = to_4490.transform(full_plan.proposals.geometry.x, full_plan.proposals.geometry.y)
-    assert np.allclose(props["经度"], lon, atol=1e-6) and np.allclose(props["纬度"], lat, atol=1e-6)
+    to_wgs84 = pyproj.Transformer.from_crs(full_plan.villages.crs, 4326, always_xy=True)
+    lon, lat = to_wgs84.transform(full_plan.proposals.geometry.x, full_plan.proposals.geometry.y)
+    assert np.allclose(props["经度(WGS84)"], lon, atol=1e-6)
+    assert np.allclose(props["纬度(WGS84)"], lat, atol=1e-6)
+    assert not {"经度", "纬度", "经度(GCJ-02)"} & set(props.columns)  # WGS84 input: no offsets
     counts = sheets["compliance"]
     assert counts[["达标", "不达标", "待核实"]].to_numpy().sum() == len(full_plan.compliance)
     issues = sheets["compliance_issues"]
@@ -355,3 +357,37 @@ def test_report_escapes_names_from_the_data(tmp_path: Path):
     if report.cjk_font() is not None:
         assert r"乙乡 \$x\$ & <b>" in ticks
     assert png_bytes(fig).startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_web_map_coordinates_come_back_as_typed(tmp_path: Path, system: str):
+    """A ledger typed in Amap (GCJ-02) or Baidu (BD-09) coordinates: the uncovered villages
+    and the proposals carry the same coordinates back, in headers that name the datum."""
+    from planner.crs import wgs84_to_bd09, wgs84_to_gcj02
+
+    frames = tiny_frames()
+    villages = frames.pop("villages")
+    forward = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}[system]
+    lon, lat = forward(villages.geometry.x.to_numpy(), villages.geometry.y.to_numpy())
+    ledger = pd.DataFrame(villages.drop(columns="geometry"))
+    ledger["经度"], ledger["纬度"] = np.round(lon, 6), np.round(lat, 6)  # as typed
+    ledger.to_csv(tmp_path / "villages.csv", index=False)
+    for kind, frame in frames.items():
+        frame.to_file(tmp_path / f"{kind}.gpkg")
+    text = SCENARIO.replace('path = "villages.gpkg"', f'path = "villages.csv"\ncoords = "{system}"')
+    (tmp_path / "scenario.toml").write_text(text + "[siting.stations]\nbudget = 2\n", "utf-8")
+    plan = run(load_scenario(tmp_path / "scenario.toml"), write=True)
+    typed = ledger.assign(id=ledger["id"].astype(str)).set_index("id")
+    out = tmp_path / "out"
+    for name, key in (("uncovered_villages", "id"), ("proposals", "site_id")):
+        table = pd.read_csv(out / f"{name}.csv", dtype={key: str})
+        assert len(table) > 0
+        back = typed.loc[table[key]]
+        assert np.abs(table[f"lon_{system}"].to_numpy() - back["经度"].to_numpy()).max() < 1e-6
+        assert np.abs(table[f"lat_{system}"].to_numpy() - back["纬度"].to_numpy()).max() < 1e-6
+        wgs = villages.set_index(villages["id"].astype(str)).geometry.loc[table[key]]
+        assert np.abs(table["lon_wgs84"].to_numpy() - wgs.x.to_numpy()).max() < 1e-6
+        assert {"lon", "lat"}.isdisjoint(table.columns)
+    zh = report.summary_sheets(plan, lang="zh")["uncovered_villages"]
+    label = {"gcj02": "GCJ-02", "bd09": "BD-09"}[system]
+    assert {"经度(WGS84)", "纬度(WGS84)", f"经度({label})", f"纬度({label})"} <= set(zh.columns)
