@@ -534,8 +534,10 @@ def plan_inspection(
     """
     from .export import write_csv, write_gpkg, write_xlsx
     from .inspection import inspection_round, inspection_table
+    from .preflight import preflight
     from .staging import staged_output
 
+    preflight(scenario, out_dir=out_dir, need_levels=False)
     layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
     centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
     centers = _center_units(centers, layers)  # strata by county even without county codes
@@ -562,8 +564,10 @@ def grids_only(scenario: Scenario, *, out_dir: Path | None = None) -> GridStep:
     other files (a ``planner run``'s) are kept (:func:`~planner.staging.staged_output`)."""
     from .export import write_csv, write_gpkg
     from .outputs import write_grids
+    from .preflight import preflight
     from .staging import staged_output
 
+    preflight(scenario, out_dir=out_dir, need_levels=False)
     layers = load_layers(scenario, kinds=("villages", "village_areas", "townships", "grids"))
     step = make_grids(scenario, layers)
     folder = out_dir or scenario.out_dir

@@ -72,10 +72,16 @@ def check_scenario(
     return problems
 
 
-def preflight(scenario: Scenario, *, out_dir: Path | None = None, write: bool = True) -> None:
+def preflight(
+    scenario: Scenario,
+    *,
+    out_dir: Path | None = None,
+    write: bool = True,
+    need_levels: bool = True,
+) -> None:
     """Raise :class:`~planner.errors.ValidationError` when :func:`check_scenario` finds an
     error; the run then stops before reading any layer."""
-    problems = check_scenario(scenario, out_dir=out_dir, write=write)
+    problems = check_scenario(scenario, out_dir=out_dir, write=write, need_levels=need_levels)
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
 

@@ -189,9 +189,8 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
         encoding = detect_dbf_encoding(path)
     try:
         with np.errstate(invalid="ignore"):  # NaN coordinates are reported per row later
-            frame = pyogrio.read_dataframe(
-                path, layer=layer, encoding=encoding, use_arrow=suffix in _ARROW_SUFFIXES
-            )
+            arrow = suffix in _ARROW_SUFFIXES and not encoding  # Arrow reads UTF-8 only
+            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=arrow)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise PlannerError(f"{path}: cannot read ({_first_line(exc)})") from None
     except UnicodeDecodeError as exc:

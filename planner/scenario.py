@@ -473,6 +473,18 @@ class Scenario(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _station_candidates_exist(self) -> Scenario:
+        stations = self.siting.stations
+        if stations.enabled and stations.candidates == "candidates" and (
+            "candidates" not in self.layers
+        ):
+            raise ValueError(
+                'siting.stations.candidates = "candidates" but the scenario has no '
+                '[layers.candidates]; add the layer or use candidates = "villages"'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _station_radius_serves_villages(self) -> Scenario:
         if self.siting.stations.has_radius and "village" not in self.levels:
             raise ValueError(

@@ -247,8 +247,11 @@ def _remove_tree(path: Path) -> None:
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
     """The marker of a result (``None`` when missing or unreadable)."""
+    marker = folder / MARKER
     try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        if not stat.S_ISREG(marker.lstat().st_mode):  # never open a FIFO or device
+            return None
+        data = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):

@@ -437,20 +437,13 @@ def test_dropped_columns_run_from_the_cli(tmp_path: Path) -> None:
     )
 
 
-def test_candidate_layer_named_but_absent_is_refused_or_skipped(tmp_path: Path) -> None:
-    """``candidates = "candidates"`` without the layer: refused with a message naming the
-    layer, or the station step skipped with that reason; never a crash."""
+def test_candidate_layer_named_but_absent_is_refused(tmp_path: Path) -> None:
+    """``candidates = "candidates"`` without the layer is refused when the scenario is
+    loaded, with a message naming the layer, before anything is read."""
     case = Case(dict(_base()), _settings())
     case.frames.pop("candidates")
-    try:
-        scenario = load_scenario(write_case(case, tmp_path))
-    except PlannerError as err:
-        assert "candidates" in str(err)
-        return
-    plan = run(scenario, out_dir=tmp_path / "out", write=False)
-    assert "[layers.candidates]" in plan.summary["skipped"]["stations"]
-    assert not (plan.proposals["kind"] == "station").any()
-    assert (plan.proposals["kind"] == "subcenter").any()
+    with pytest.raises(PlannerError, match=r"\[layers\.candidates\]"):
+        load_scenario(write_case(case, tmp_path))
 
 
 def test_excel_cells_of_empty_text_columns() -> None:
