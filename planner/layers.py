@@ -566,6 +566,18 @@ def _lonlat_text(x: np.ndarray, y: np.ndarray, masks: list[np.ndarray]) -> pd.Se
     return text
 
 
+def _indispensable(scenario: Scenario) -> set[str]:
+    """Layer kinds a run cannot do without: the villages, roads for road levels, and the
+    candidate layer when stations are sited on it."""
+    kinds = {"villages"}
+    if any(spec.mode == "network" for spec in scenario.levels.values()):
+        kinds.add("roads")
+    stations = scenario.siting.stations
+    if stations.enabled and stations.candidates == "candidates":
+        kinds.add("candidates")
+    return kinds
+
+
 def read_layer(
     kind: str, spec: LayerSpec, scenario: Scenario
 ) -> tuple[gpd.GeoDataFrame | None, list[Problem], dict[str, str]]:
@@ -589,8 +601,15 @@ def read_layer(
         )
         return None, out.finish(), {}
     frame = raw.frame
-    if frame.empty:
-        out.add("error", "the layer is empty", fix="give it at least one feature")
+    if frame.empty:  # an office's empty template: absent unless the run cannot do without
+        if kind in _indispensable(scenario):
+            out.add("error", "the layer is empty", fix="give it at least one feature")
+        else:
+            out.add(
+                "warning",
+                "the layer is empty; the run goes on as if it were absent",
+                fix=f"remove [layers.{kind}] or give it features",
+            )
         return None, out.finish(), {}
     rows = raw.row_numbers()
     for note in raw.notes:

@@ -255,11 +255,31 @@ def test_unknown_level_value(tmp_path):
     assert (problem.row, problem.column) == (3, "level")
 
 
-def test_empty_layer(tmp_path):
+def test_empty_optional_layer_is_absent(tmp_path):
+    """An empty optional layer (a county without merged townships, an empty template) is
+    a warning and the run goes on without it; empty villages stay an error."""
     frames = tiny_frames()
     frames["centers"] = frames["centers"].iloc[:0]
     path = write_region(tmp_path, frames)
+    assert not problems_of(path)
+    only(problems_of(path, "warning"), "the layer is empty")
+    layers = collect_layers(load_scenario(path))
+    assert "centers" not in layers.frames and len(layers.frames["villages"]) == 6
+    frames["villages"] = frames["villages"].iloc[:0]
+    path = write_region(tmp_path, frames)
     only(problems_of(path), "the layer is empty")
+
+
+def test_empty_roads_with_road_levels_is_an_error(tmp_path):
+    """Road levels cannot run on an empty road layer: refused by name, not skipped."""
+    path = write_region(tmp_path, tiny_frames())
+    roads = gpd.GeoDataFrame({"highway": []}, geometry=gpd.GeoSeries([]), crs="EPSG:4326")
+    roads.to_file(tmp_path / "roads.gpkg", driver="GPKG")
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("radius_m = 500", 'radius_m = 500\nmode = "network"')
+    path.write_text(text + '\n[layers.roads]\npath = "roads.gpkg"\n', encoding="utf-8")
+    problem = only(problems_of(path), "the layer is empty")[0]
+    assert problem.layer == "roads"
 
 
 def test_load_layers_raises_once_with_all_errors(tmp_path):
