@@ -19,6 +19,7 @@ import pyproj
 import shapely
 
 from . import crs as crs_mod
+from .coverage import unit_of
 from .errors import PlannerError, Problem, ValidationError
 from .levels import try_normalize_level
 from .progress import progress
@@ -770,28 +771,35 @@ def _township_mismatch(
 
 def _fill_units(frames: dict[str, gpd.GeoDataFrame]) -> None:
     """Give villages and centers the ``township_id`` of the polygon they lie in, and the
-    ``county_id`` of that township, where the input does not state them."""
-    townships = frames.get("townships")
-    if townships is None:
-        return
-    county = townships.set_index("id")["county_id"] if "county_id" in townships else None
+    ``county_id`` of that township or else of the county polygon they lie in, where the
+    input does not state them."""
+    townships, counties = frames.get("townships"), frames.get("counties")
+    county_of_township = (
+        townships.set_index(townships["id"].astype("string"))["county_id"]
+        if townships is not None and "county_id" in townships
+        else None
+    )
     for kind in ("villages", "centers"):
         frame = frames.get(kind)
         if frame is None:
             continue
-        joined = gpd.sjoin(
-            frame[[frame.geometry.name]],
-            townships[["id", "geometry"]],
-            how="left",
-            predicate="within",
-        )
-        found = joined.loc[~joined.index.duplicated(), "id"].astype("string")
-        stated = frame["township_id"] if "township_id" in frame else None
-        frame["township_id"] = found if stated is None else stated.fillna(found)
-        if county is not None:
-            derived = frame["township_id"].map(county).astype("string")
-            stated = frame["county_id"] if "county_id" in frame else None
-            frame["county_id"] = derived if stated is None else stated.fillna(derived)
+        if townships is not None:
+            frame["township_id"] = _stated(frame, "township_id").fillna(unit_of(frame, townships))
+        if county_of_township is None and counties is None:
+            continue
+        county = _stated(frame, "county_id")
+        if county_of_township is not None:
+            county = county.fillna(frame["township_id"].map(county_of_township).astype("string"))
+        if counties is not None:
+            county = county.fillna(unit_of(frame, counties))
+        frame["county_id"] = county
+
+
+def _stated(frame: gpd.GeoDataFrame, column: str) -> pd.Series:
+    """The codes a layer states in ``column`` (all missing when it has no such column)."""
+    if column in frame.columns:
+        return frame[column].astype("string")
+    return pd.Series(pd.NA, index=frame.index, dtype="string")
 
 
 def _derive_counties(frames: dict[str, gpd.GeoDataFrame]) -> None:

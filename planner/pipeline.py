@@ -32,7 +32,6 @@ from .coverage import (
     level_summary,
     rates,
     township_of,
-    unit_of,
 )
 from .errors import PlannerError
 from .layers import LayerSet, load_layers
@@ -159,31 +158,15 @@ def _summary(plan: Plan) -> dict[str, Any]:
     if plan.compliance is not None:
         from .standards import summarize_compliance
 
-        units = _center_units(plan.centers, plan.layers)
-        scopes = [c for c in ("county_id", "township_id") if units[c].notna().any()]
+        centers = plan.centers  # units completed from the polygons when the layers were read
+        scopes = [
+            c for c in ("county_id", "township_id") if c in centers and centers[c].notna().any()
+        ]
         plan.tables["compliance_by_township"] = summarize_compliance(
-            plan.compliance, units, by=scopes
+            plan.compliance, centers, by=scopes
         )
         summary["compliance"] = _compliance_counts(plan.centers)
     return summary
-
-
-def _center_units(centers: gpd.GeoDataFrame, layers: LayerSet) -> gpd.GeoDataFrame:
-    """Centers with ``township_id`` and ``county_id`` completed where the input leaves them
-    out: the township polygon a center lies in, then that township's ``county_id`` or the
-    county polygon (still missing when no layer says)."""
-    townships = layers.get("townships")
-    township = township_of(centers, townships)
-    county = (
-        centers["county_id"].astype("string")
-        if "county_id" in centers.columns
-        else pd.Series(pd.NA, index=centers.index, dtype="string")
-    )
-    if townships is not None and "county_id" in townships.columns:
-        lookup = townships.set_index(townships["id"].astype("string"))["county_id"]
-        county = county.fillna(township.map(lookup).astype("string"))
-    county = county.fillna(unit_of(centers, layers.get("counties")))
-    return centers.assign(township_id=township, county_id=county)
 
 
 #: Units listed per level in ``summary.json`` ``rates``; beyond it see the CSV tables.
@@ -540,7 +523,6 @@ def plan_inspection(
     preflight(scenario, out_dir=out_dir, need_levels=False)
     layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
     centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
-    centers = _center_units(centers, layers)  # strata by county even without county codes
     cost = None
     if "roads" in layers:
         from .inspection import road_cost
