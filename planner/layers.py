@@ -823,12 +823,9 @@ def _split_village_polygons(
     villages = frames.get("villages")
     if villages is None or not villages.geom_type.isin(["Polygon", "MultiPolygon"]).any():
         return
-    if "village_areas" not in frames:
-        frames["village_areas"] = (
-            villages[["id", "name", "geometry"]].copy()
-            if "name" in villages.columns
-            else villages[["id", "geometry"]].copy()
-        )
+    if "village_areas" not in frames:  # each area keeps the source row it was read from
+        keep = [c for c in ("id", "name", "_row") if c in villages.columns]
+        frames["village_areas"] = villages[[*keep, "geometry"]].copy()
     points = villages.geometry.where(
         villages.geom_type == "Point", villages.geometry.representative_point()
     )

@@ -277,16 +277,16 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
     if user is not None:
         if areas is None:
             areas = derive_village_areas(layers["villages"], layers["townships"])
-        issues = check_grids(user.drop(columns="_row", errors="ignore"), areas)
+        issues = check_grids(user.drop(columns="_row"), areas)
         return GridStep(
-            user.drop(columns="_row", errors="ignore"),
+            user.drop(columns="_row"),
             issues,
             None,
             {"source": "user", "grids": len(user), "issues": len(issues)},
         )
     result = generate_grids(
-        areas.drop(columns="_row", errors="ignore") if areas is not None else None,
-        layers["villages"].drop(columns="_row", errors="ignore"),
+        areas.drop(columns="_row") if areas is not None else None,
+        layers["villages"].drop(columns="_row"),
         townships=layers.get("townships"),
         households_per_grid=settings.households_per_grid,
         population_per_grid=settings.population_per_grid,
@@ -390,8 +390,7 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
 
     with timer.step("coverage"):
         results = levels(layers.get("centers"))
-        plain = layers["villages"].drop(columns="_row", errors="ignore")
-        villages = annotate_villages(plain, results)
+        villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
     with timer.step("standards"):
