@@ -67,7 +67,7 @@ def make_region(args: argparse.Namespace, folder: Path) -> Path:
     if args.reuse and scenario.exists():
         print(f"region: reused from {folder}")
         return scenario
-    from planner.synth import generate_region, write_region
+    from planner.synth.region import generate_region, write_region
 
     start = time.perf_counter()
     region = generate_region(
@@ -94,7 +94,7 @@ def write_segments(path: Path) -> None:
     import numpy as np
     import shapely
 
-    from planner.export import write_gpkg
+    from planner.outputs.files import write_gpkg
 
     roads = gpd.read_file(path)
     xy, line = shapely.get_coordinates(roads.geometry.values, return_index=True)
@@ -205,7 +205,7 @@ def networkx_peer(settings: Any, layers: Any, net: Any, repeat: int) -> None:
     import networkx as nx
     import numpy as np
 
-    from planner.network import node_costs, snap
+    from planner.network.graph import node_costs, snap
 
     centers = layers["centers"]
     centers = centers[centers["level"].isin(["township", "subcenter"])]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from planner.synth import generate_region, write_region
+from planner.synth.region import generate_region, write_region
 
 VILLAGES_PER_TOWNSHIP = 15
 ENGINES = ("inprocess", "dask")

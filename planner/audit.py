@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .coverage import nearest_euclidean
+from planner.catchment import nearest_euclidean
 
 #: unit level → (unit layer kind, attribute on centers that names the unit)
 UNITS: dict[str, tuple[str, str]] = {

@@ -17,11 +17,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .errors import PlannerError, Problem, ValidationError
-from .progress import console
+from planner.errors import PlannerError, Problem, ValidationError
+from planner.progress import console
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from planner.scenario import Scenario
 
 DEFAULT_SCENARIO = Path("scenarios/demo.toml")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,8 +146,8 @@ def user_errors(func: F) -> F:
 def _checked(scenario: Path, out: Path | None, *, need_levels: bool = True) -> Scenario:
     """Load the scenario and refuse it (:class:`ValidationError`) when
     :func:`~planner.preflight.check_scenario` finds an error."""
-    from .preflight import check_scenario
-    from .scenario import load_scenario
+    from planner.preflight import check_scenario
+    from planner.scenario import load_scenario
 
     loaded = load_scenario(scenario)
     problems = check_scenario(loaded, out_dir=out, need_levels=need_levels)
@@ -171,8 +171,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole plan: coverage, audit, siting, grids, maps and tables."""
-    from .pipeline import run as run_plan
-    from .scenario import load_scenario
+    from planner.pipeline import run as run_plan
+    from planner.scenario import load_scenario
 
     plan = run_plan(load_scenario(scenario), out_dir=out, engine=engine, scheduler=scheduler)
     _print_headline(plan.summary)
@@ -199,9 +199,9 @@ def _print_headline(summary: dict[str, Any]) -> None:
 def validate(scenario: ScenarioArg, out: OutOption = None) -> None:
     """Check the scenario and everything a run needs, read every layer and list all
     problems; exit 2 if any is an error."""
-    from .layers import collect_layers
-    from .preflight import check_scenario, unreadable_layers
-    from .scenario import load_scenario
+    from planner.layers import collect_layers
+    from planner.preflight import check_scenario, unreadable_layers
+    from planner.scenario import load_scenario
 
     loaded = load_scenario(scenario)
     problems = check_scenario(loaded, out_dir=out)
@@ -256,7 +256,7 @@ def synth(
     ] = False,
 ) -> None:
     """Generate a deterministic synthetic region with a ready scenario.toml."""
-    from .synth import generate_region, write_region
+    from planner.synth.region import generate_region, write_region
 
     if formats not in ("gpkg", "demo"):
         raise PlannerError(f"--formats must be gpkg or demo, got {formats!r}")
@@ -278,7 +278,7 @@ def synth(
 def grids(scenario: ScenarioArg, out: OutOption = None) -> None:
     """Generate governance grids for every village (or check the scenario's grid layer)
     and export them in the scenario's formats."""
-    from .pipeline import grids_only
+    from planner.pipeline import grids_only
 
     step = grids_only(_checked(scenario, out, need_levels=False), out_dir=out)
     stats = step.stats
@@ -301,7 +301,7 @@ def inspect(
 ) -> None:
     """Plan an unannounced inspection round: a stratified sample of centers, weighted
     toward non-compliant or unknown ones, in a short visiting order."""
-    from .pipeline import plan_inspection
+    from planner.pipeline import plan_inspection
 
     stops, route = plan_inspection(
         _checked(scenario, out, need_levels=False), sample=sample, seed=seed, out_dir=out
@@ -321,7 +321,7 @@ def compare(
     lang: Annotated[str | None, typer.Option(help="zh or en (default: scenario A's).")] = None,
 ) -> None:
     """Compare two scenarios side by side: coverage per level, proposals, new sites."""
-    from .compare import write_compare
+    from planner.outputs.compare import write_compare
 
     if lang not in (None, "zh", "en"):
         raise PlannerError(f"--lang must be zh or en, got {lang!r}")

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .coverage import (
+from planner.catchment import (
     NETWORK_SEARCH_FACTOR,
     LevelResult,
     Nearest,
@@ -49,11 +49,11 @@ from .coverage import (
     nearest_euclidean,
     nearest_points,
 )
-from .errors import PlannerError
-from .network import DEFAULT_SPEEDS, Snap
-from .progress import log, progress
-from .routing import RoadSearch, network_of
-from .scenario import LevelSpec, NetworkSettings, Scenario
+from planner.errors import PlannerError
+from planner.network.graph import DEFAULT_SPEEDS, Snap
+from planner.progress import log, progress
+from planner.routing import RoadSearch, network_of
+from planner.scenario import LevelSpec, NetworkSettings, Scenario
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -18,14 +18,14 @@ import pandas as pd
 import pyproj
 import shapely
 
-from . import crs as crs_mod
-from .coverage import unit_of
-from .errors import PlannerError, Problem, ValidationError
-from .levels import try_normalize_level
-from .progress import progress
-from .readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
-from .scenario import LayerSpec, Scenario
-from .schemas import COLUMN_ALIASES, SCHEMAS, YEAR_RANGE, Column, LayerSchema, parse_bool
+from planner import crs as crs_mod
+from planner.catchment import unit_of
+from planner.errors import PlannerError, Problem, ValidationError
+from planner.levels import try_normalize_level
+from planner.progress import progress
+from planner.readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
+from planner.scenario import LayerSpec, Scenario
+from planner.schemas import COLUMN_ALIASES, SCHEMAS, YEAR_RANGE, Column, LayerSchema, parse_bool
 
 _GEOMETRY_TYPES = {
     "point": {"Point"},
@@ -683,7 +683,7 @@ def _cell(value: object) -> str:
 
 def _read_raw(kind: str, path: Path, spec: LayerSpec) -> RawLayer:
     if kind == "roads" and suffix_of(path) in OSM_SUFFIXES:
-        from .network import read_road_lines
+        from planner.network.graph import read_road_lines
 
         return RawLayer(read_road_lines(path), row_base=1)
     return read_any(

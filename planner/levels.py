@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import PlannerError
+from planner.errors import PlannerError
 
 #: Levels from the top of the network down. ``subcenter`` sits at the former seat of a
 #: merged township and gives township-level service; ``station`` is a small branch station

@@ -17,9 +17,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from . import __version__
-from .audit import audit_summary, full_coverage_audit
-from .coverage import (
+from planner import __version__
+from planner.audit import audit_summary, full_coverage_audit
+from planner.catchment import (
     LevelResult,
     annotate_villages,
     catchments,
@@ -33,12 +33,12 @@ from .coverage import (
     rates,
     township_of,
 )
-from .errors import PlannerError
-from .layers import LayerSet, load_layers
-from .progress import log, progress
-from .proposals import SitingOutcome, propose, with_proposals
-from .routing import RoadSearch, network_of, road_network
-from .scenario import Scenario
+from planner.errors import PlannerError
+from planner.layers import LayerSet, load_layers
+from planner.progress import log, progress
+from planner.routing import RoadSearch, network_of, road_network
+from planner.scenario import Scenario
+from planner.siting.proposals import SitingOutcome, propose, with_proposals
 
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
 ENGINES = ("inprocess", "dask")
@@ -156,7 +156,7 @@ def _summary(plan: Plan) -> dict[str, Any]:
         },
     }
     if plan.compliance is not None:
-        from .standards import summarize_compliance
+        from planner.standards.checks import summarize_compliance
 
         centers = plan.centers  # units completed from the polygons when the layers were read
         scopes = [
@@ -241,7 +241,8 @@ def check_compliance(
     choice = scenario.standards.file or scenario.standards.profile
     if choice is None or centers.empty:
         return centers, None
-    from .standards import check_centers, load_profile
+    from planner.standards.checks import check_centers
+    from planner.standards.profiles import load_profile
 
     profile = load_profile(choice, base_dir=scenario.base_dir)
     return check_centers(centers, profile, lang=scenario.outputs.lang)
@@ -263,7 +264,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
     Village polygons come from ``village_areas``; without them they are derived from the
     village points and township polygons (and a warning says so).
     """
-    from .grids import check_grids, derive_village_areas, generate_grids
+    from planner.grids.generate import check_grids, derive_village_areas, generate_grids
 
     settings = scenario.grids
     areas = layers.get("village_areas")
@@ -340,7 +341,7 @@ def run(
     (Dask workers excluded); ``summary.json`` is rewritten last so that both cover the
     whole run.
     """
-    from .preflight import preflight  # everything checkable before reading a layer
+    from planner.preflight import preflight  # everything checkable before reading a layer
 
     preflight(scenario, out_dir=out_dir, write=write)
     if engine not in ENGINES:
@@ -349,12 +350,12 @@ def run(
         raise PlannerError("a scheduler address needs the Dask engine (--engine dask)")
     with ExitStack() as stack:
         if write:  # refuse a concurrent run into the same folder before computing
-            from .staging import output_lock
+            from planner.outputs.staging import output_lock
 
             stack.enter_context(output_lock(out_dir or scenario.out_dir))
         client = None
         if engine == "dask":
-            from .distributed import dask_client
+            from planner.distributed import dask_client
 
             client = stack.enter_context(dask_client(scheduler))
         return _run(scenario, out_dir=out_dir, write=write, client=client)
@@ -377,7 +378,7 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
     def levels(centers: gpd.GeoDataFrame | None) -> dict[str, LevelResult]:
         if client is None:
             return compute_levels(scenario, layers["villages"], centers, roads=roads)
-        from .distributed import compute_levels_dask
+        from planner.distributed import compute_levels_dask
 
         return compute_levels_dask(
             scenario,
@@ -430,9 +431,9 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
     plan.summary["engine"] = "inprocess" if client is None else "dask"
     plan.timings = timer.seconds
     if write:
-        from .export import write_json
-        from .outputs import write_outputs
-        from .staging import staged_output
+        from planner.outputs.files import write_json
+        from planner.outputs.staging import staged_output
+        from planner.outputs.writers import write_outputs
 
         folder = out_dir or scenario.out_dir
         # every file, the final summary.json too, lands in a staging folder that replaces
@@ -514,17 +515,17 @@ def plan_inspection(
     ``inspection.csv`` into the output folder, replacing the previous round's and keeping
     the other files there (:func:`~planner.staging.staged_output`).
     """
-    from .export import write_csv, write_gpkg, write_xlsx
-    from .inspection import inspection_round, inspection_table
-    from .preflight import preflight
-    from .staging import staged_output
+    from planner.outputs.files import write_csv, write_gpkg, write_xlsx
+    from planner.outputs.staging import staged_output
+    from planner.preflight import preflight
+    from planner.standards.inspection import inspection_round, inspection_table
 
     preflight(scenario, out_dir=out_dir, need_levels=False)
     layers = load_layers(scenario, kinds=("centers", "townships", "counties", "roads"))
     centers, _ = check_compliance(scenario, layers["centers"].drop(columns="_row"))
     cost = None
     if "roads" in layers:
-        from .inspection import road_cost
+        from planner.standards.inspection import road_cost
 
         cost = road_cost(network_of(layers["roads"], scenario.network), mode="drive")
     stops, route = inspection_round(centers, sample, seed=seed, cost=cost)
@@ -543,10 +544,10 @@ def grids_only(scenario: Scenario, *, out_dir: Path | None = None) -> GridStep:
     ``grids.<ext>`` per requested format, ``grids_by_village.csv`` and, for a user grid
     layer, ``grid_issues.gpkg``. They replace the grid files of the output folder; its
     other files (a ``planner run``'s) are kept (:func:`~planner.staging.staged_output`)."""
-    from .export import write_csv, write_gpkg
-    from .outputs import write_grids
-    from .preflight import preflight
-    from .staging import staged_output
+    from planner.outputs.files import write_csv, write_gpkg
+    from planner.outputs.staging import staged_output
+    from planner.outputs.writers import write_grids
+    from planner.preflight import preflight
 
     preflight(scenario, out_dir=out_dir, need_levels=False)
     layers = load_layers(scenario, kinds=("villages", "village_areas", "townships", "grids"))

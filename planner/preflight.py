@@ -18,8 +18,8 @@ import re
 import stat
 from pathlib import Path
 
-from .errors import PlannerError, Problem, ValidationError
-from .scenario import Scenario
+from planner.errors import PlannerError, Problem, ValidationError
+from planner.scenario import Scenario
 
 #: Shapefile parts GDAL opens besides the ``.shp`` (each must be a regular file if present).
 SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".SHX", ".DBF", ".PRJ", ".CPG")
@@ -130,7 +130,7 @@ def _standards(scenario: Scenario) -> tuple[Path | None, list[Problem]]:
     choice = scenario.standards.file or scenario.standards.profile
     if choice is None:
         return None, []
-    from .standards import load_profile
+    from planner.standards.profiles import load_profile
 
     text, path = str(choice), None
     if scenario.standards.file is not None or text.endswith(".toml") or re.search(r"[/\\]", text):
@@ -193,7 +193,7 @@ def _inside(folder: Path, paths: list[Path]) -> list[Path]:
 def _foreign_files(out: Path) -> list[Problem]:
     """An existing output folder may hold only planner outputs: a run replaces it (the
     rule of :func:`planner.staging.previous_files`)."""
-    from .staging import previous_files
+    from planner.outputs.staging import previous_files
 
     try:
         previous_files(out)

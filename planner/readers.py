@@ -21,7 +21,7 @@ import pyarrow
 import pyarrow.parquet as pq
 import pyogrio
 
-from .errors import PlannerError
+from planner.errors import PlannerError
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".gml", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")

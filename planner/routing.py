@@ -8,11 +8,18 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 
-from .coverage import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
-from .layers import LayerSet
-from .network import RoadNetwork, Snap, build_network, nearest_facility, service_areas, snap
-from .progress import log
-from .scenario import LevelSpec, NetworkSettings, Scenario
+from planner.catchment import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
+from planner.layers import LayerSet
+from planner.network.graph import (
+    RoadNetwork,
+    Snap,
+    build_network,
+    nearest_facility,
+    service_areas,
+    snap,
+)
+from planner.progress import log
+from planner.scenario import LevelSpec, NetworkSettings, Scenario
 
 
 def network_of(roads: gpd.GeoDataFrame, settings: NetworkSettings) -> RoadNetwork:

@@ -36,9 +36,9 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import PlannerError
-from .levels import LEVELS, normalize_level
-from .schemas import SCHEMAS
+from planner.errors import PlannerError
+from planner.levels import LEVELS, normalize_level
+from planner.schemas import SCHEMAS
 
 #: Largest scenario file read (bytes); a scenario is a few kilobytes.
 MAX_SCENARIO_BYTES = 1_000_000

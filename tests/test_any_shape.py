@@ -31,11 +31,11 @@ import pytest
 import shapely
 
 from planner.errors import PlannerError
-from planner.grids import generate_grids
+from planner.grids.generate import generate_grids
 from planner.pipeline import Plan, run
 from planner.scenario import LAYER_KINDS, load_scenario
 from planner.schemas import SCHEMAS
-from planner.synth import SYNTH_CRS, generate_region
+from planner.synth.region import SYNTH_CRS, generate_region
 
 #: The base region: 24 villages in 4 townships, two of them with a merged former township.
 REGION = {"villages": 24, "townships": 4, "seed": 3, "merged_share": 0.5}
@@ -448,7 +448,7 @@ def test_candidate_layer_named_but_absent_is_refused(tmp_path: Path) -> None:
 
 def test_excel_cells_of_empty_text_columns() -> None:
     """An empty table (no village left uncovered) has text columns of no rows."""
-    from planner.export import _fit_excel_cells
+    from planner.outputs.files import _fit_excel_cells
 
     empty = pd.DataFrame({"id": pd.Series([], dtype="string"), "n": pd.Series([], dtype=object)})
     assert _fit_excel_cells(empty.copy()).empty

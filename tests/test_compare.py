@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import NO_SITING, SCENARIO, tiny_frames
 
-from planner.compare import compare, plot_compare, write_compare
+from planner.outputs.compare import compare, plot_compare, write_compare
 from planner.pipeline import Plan, run
 from planner.scenario import load_scenario
 
@@ -154,7 +154,7 @@ def named(plan: Plan, name: str) -> Plan:
 def test_compare_csv_runs_no_formula(plans: dict[str, Plan], tmp_path: Path, lang: str):
     import csv
 
-    from planner.export import write_csv
+    from planner.outputs.files import write_csv
 
     evil_a, evil_b = "=cmd|' /C calc'!A0", "@SUM(A1)"
     table = compare(named(plans["a"], evil_a), named(plans["b"], evil_b), lang=lang)
@@ -171,7 +171,7 @@ def test_compare_csv_runs_no_formula(plans: dict[str, Plan], tmp_path: Path, lan
 
 
 def test_compare_map_has_each_scenarios_layers(plans):
-    from planner.maps import build_compare_map, render_map
+    from planner.outputs.maps import build_compare_map, render_map
 
     a = plans["a"]
     b = with_proposals(plans["b"], ["station", "station", "subcenter"], after=False)

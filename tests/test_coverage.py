@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.coverage import (
+from planner.catchment import (
     annotate_villages,
     catchments,
     centers_serving,

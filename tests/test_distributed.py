@@ -11,15 +11,15 @@ import pytest
 from distributed import Client, LocalCluster
 from typer.testing import CliRunner
 
+from planner.catchment import annotate_villages, county_of
 from planner.cli import app
-from planner.coverage import annotate_villages, county_of
 from planner.distributed import compute_levels_dask, dask_client, halo_m
 from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.pipeline import compute_levels, run
 from planner.routing import RoadSearch, road_network
 from planner.scenario import LevelSpec, NetworkSettings, load_scenario
-from planner.synth import generate_region, write_region
+from planner.synth.region import generate_region, write_region
 
 # Road levels by length and by time, straight-line levels, and a level served by two.
 LEVELS = """

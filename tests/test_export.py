@@ -17,9 +17,9 @@ import shapely
 from openpyxl import load_workbook
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from planner import export
 from planner.errors import PlannerError
-from planner.export import (
+from planner.outputs import files as export
+from planner.outputs.files import (
     FORMATS,
     atomic_path,
     shapefile_field_names,

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from planner.errors import PlannerError
-from planner.grids import (
+from planner.grids.generate import (
     RURAL_HOUSEHOLDS_PER_GRID,
     RURAL_WORKERS_PER_GRID,
     URBAN_HOUSEHOLDS_PER_GRID,
@@ -269,7 +269,7 @@ def test_attributes_come_from_village_points():
 def test_grids_export_and_read_back(tmp_path):
     import pyogrio
 
-    from planner.export import write_vector
+    from planner.outputs.files import write_vector
 
     res = generate_grids(voronoi_region(4, seed=9))
     for fmt in ("shp", "gpkg"):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from planner.errors import PlannerError
-from planner.inspection import (
+from planner.standards.inspection import (
     inspection_round,
     inspection_table,
     plan_route,
@@ -367,8 +367,8 @@ def test_road_cost_follows_the_roads():
     import geopandas as gpd
     from shapely.geometry import LineString, Point
 
-    from planner.inspection import road_cost
-    from planner.network import build_network
+    from planner.network.graph import build_network
+    from planner.standards.inspection import road_cost
 
     roads = gpd.GeoDataFrame(
         {"highway": ["residential"] * 3},

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from matplotlib.image import imread
 from shapely.geometry import Point, box
 
-from planner._map_page import Data, asset_html, check_offline, to_geojson, to_wgs84
 from planner.errors import PlannerError
 from planner.levels import normalize_level
-from planner.maps import build_map, render_map, write_map
+from planner.outputs.map_page import Data, asset_html, check_offline, to_geojson, to_wgs84
+from planner.outputs.maps import build_map, render_map, write_map
 from planner.pipeline import Plan, run
 from planner.scenario import load_scenario
 

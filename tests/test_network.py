@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from scipy.spatial import Delaunay, QhullError
 from shapely.ops import substring
 
-from planner import _search
 from planner.errors import PlannerError
-from planner.network import (
+from planner.network import search as _search
+from planner.network.graph import (
     DEFAULT_SPEEDS,
     build_network,
     nearest_facility,
@@ -787,7 +787,7 @@ def test_compressed_osm_is_streamed_under_a_cap(tmp_path, monkeypatch, suffix):
     import bz2
     import gzip
 
-    from planner import _osm
+    from planner.network import osm as _osm
 
     path = tmp_path / f"tiny{suffix}"
     pack = bz2.compress if suffix.endswith("bz2") else gzip.compress

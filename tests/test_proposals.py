@@ -15,8 +15,8 @@ from shapely.geometry import Point
 from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.pipeline import run
-from planner.proposals import pairs_within
 from planner.scenario import LevelSpec, load_scenario
+from planner.siting.proposals import pairs_within
 
 METRIC = "EPSG:4550"
 

@@ -26,12 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from shapely.geometry import Point
 
-from planner import plots, report
+from planner.outputs import plots, report
 from planner.errors import PlannerError
 from planner.pipeline import Plan, run
 from planner.scenario import load_scenario
-from planner.siting import budget_curve
-from planner.standards import check_centers
+from planner.siting.solvers import budget_curve
+from planner.standards.checks import check_centers
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FAKE_PLOTS = {"coverage_by_township": PNG_MAGIC, "distance_distribution": PNG_MAGIC}

@@ -15,15 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
-from planner import outputs
 from planner.audit import full_coverage_audit
-from planner.coverage import LevelResult, Nearest, circle_service_areas, nearest_euclidean
+from planner.catchment import LevelResult, Nearest, circle_service_areas, nearest_euclidean
 from planner.layers import _as_code, _by_distinct, _Collector
 from planner.levels import normalize_level, try_normalize_level
+from planner.outputs import writers as outputs
 from planner.pipeline import run
 from planner.scenario import LevelSpec, load_scenario
 from planner.schemas import parse_bool
-from planner.synth import generate_region, write_region
+from planner.synth.region import generate_region, write_region
 
 # ---------------------------------------------------------------------------- audit
 

@@ -14,11 +14,11 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import _strategies
-from planner._cover_search import cover_interchange, merge_identical_rows
-from planner._median_search import Pairs, median_interchange, total_cost
 from planner.errors import PlannerError
-from planner.siting import (
+from planner.siting import strategies as _strategies
+from planner.siting.cover_search import cover_interchange, merge_identical_rows
+from planner.siting.median_search import Pairs, median_interchange, total_cost
+from planner.siting.solvers import (
     SitingResult,
     budget_curve,
     coverage_matrix,

@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from conftest import SCENARIO, tiny_frames
 
-from planner import staging
 from planner.errors import PlannerError
-from planner.outputs import write_outputs
+from planner.outputs import staging
+from planner.outputs.staging import MARKER, clean_leftovers, output_lock, staged_output
+from planner.outputs.writers import write_outputs
 from planner.pipeline import Plan, grids_only, run
 from planner.scenario import load_scenario
-from planner.staging import MARKER, clean_leftovers, output_lock, staged_output
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and locks")
 
@@ -345,7 +345,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path):
     out = tmp_path / "out"
     code = (
         "import os, signal, sys\n"
-        "from planner.staging import output_lock\n"
+        "from planner.outputs.staging import output_lock\n"
         "with output_lock(sys.argv[1]):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
@@ -510,7 +510,7 @@ def test_concurrent_run_is_refused(region: Path, tmp_path: Path):
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    import planner.staging as staging
+    import planner.outputs.staging as staging
     point, n = os.environ["KILL_POINT"], int(os.environ.get("KILL_N", "0"))
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)

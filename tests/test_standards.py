@@ -17,13 +17,8 @@ import pytest
 from shapely.geometry import Point
 
 from planner.errors import PlannerError
-from planner.standards import (
-    available_profiles,
-    check_centers,
-    load_profile,
-    normalize_name,
-    summarize_compliance,
-)
+from planner.standards.checks import check_centers, summarize_compliance
+from planner.standards.profiles import available_profiles, load_profile, normalize_name
 
 
 def centers(*rows: dict) -> gpd.GeoDataFrame:

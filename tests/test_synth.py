@@ -19,10 +19,10 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial.distance import pdist, squareform
 
-from planner import _synth_geom as geom
-from planner._synth_write import ZH_HEADERS
 from planner.errors import PlannerError
-from planner.synth import DEMO_FORMATS, KINDS, generate_region, write_region
+from planner.synth import geom
+from planner.synth.region import DEMO_FORMATS, KINDS, generate_region, write_region
+from planner.synth.write import ZH_HEADERS
 
 DEMO = Path(__file__).resolve().parents[1] / "layers" / "demo"
 # The documented demo call (layers/README.md); a test checks the committed files match it.

@@ -16,9 +16,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import PlannerError
-from ..levels import LEVELS, normalize_level
-from . import LANGS, Case, Profile, Rule, load_profile, normalize_name
+from planner.errors import PlannerError
+from planner.levels import LEVELS, normalize_level
+from planner.standards.profiles import LANGS, Case, Profile, Rule, load_profile, normalize_name
 
 _SPLIT = r"[;,、]"  # applied after NFKC, which folds the full-width ；and ，
 _EMPTY_MARKERS = frozenset({"无", "没有", "none"})

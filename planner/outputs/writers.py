@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import pandas as pd
 
-from .export import FORMATS, write_csv, write_gpkg, write_json, write_vector, write_xlsx
-from .progress import log
-from .staging import staged_output
+from planner.outputs.files import (
+    FORMATS,
+    write_csv,
+    write_gpkg,
+    write_json,
+    write_vector,
+    write_xlsx,
+)
+from planner.outputs.staging import staged_output
+from planner.progress import log
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
-    from .scenario import Outputs
+    from planner.pipeline import Plan
+    from planner.scenario import Outputs
 
 
 def _for_output(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -78,7 +85,7 @@ def cap_sheets(
 
 def cut_note(cut: dict[str, tuple[int, int]], *, lang: str) -> pd.DataFrame:
     """The notes sheet: which tables were shortened and where every row is."""
-    from .report import labels
+    from planner.outputs.report import labels
 
     text, titles = _CUT_NOTE[lang], labels(lang)["sheets"]
     return pd.DataFrame(
@@ -146,8 +153,8 @@ def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> di
 
 def _write_files(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
     """Every file of :func:`write_outputs`, straight into ``out_dir``."""
-    from .maps import write_map
-    from .report import canonical_sheets, labels, localize, write_plots, write_report
+    from planner.outputs.maps import write_map
+    from planner.outputs.report import canonical_sheets, labels, localize, write_plots, write_report
 
     lang = plan.scenario.outputs.lang
     crs: Any = plan.scenario.outputs.crs

@@ -26,12 +26,11 @@ import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from . import _synth_attrs as attrs
-from . import _synth_geom as geom
-from ._synth_centers import build_candidates, build_centers
-from ._synth_roads import build_roads
-from ._synth_write import DEMO_FORMATS, KINDS, write_layers
-from .errors import PlannerError
+from planner.errors import PlannerError
+from planner.synth import attrs, geom
+from planner.synth.centers import build_candidates, build_centers
+from planner.synth.roads import build_roads
+from planner.synth.write import DEMO_FORMATS, KINDS, write_layers
 
 __all__ = ["DEMO_FORMATS", "KINDS", "SYNTH_CRS", "Region", "generate_region", "write_region"]
 

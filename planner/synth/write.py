@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from . import export
-from .crs import wgs84_to_gcj02
-from .errors import PlannerError
-from .scenario import LAYER_KINDS
-from .schemas import SCHEMAS
+from planner.crs import wgs84_to_gcj02
+from planner.errors import PlannerError
+from planner.outputs import files as export
+from planner.scenario import LAYER_KINDS
+from planner.schemas import SCHEMAS
 
 #: Formats of the committed demo region; kinds not listed are written as GeoPackage.
 DEMO_FORMATS: dict[str, str] = {

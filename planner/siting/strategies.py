@@ -12,14 +12,16 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from ._cover_search import (
+from planner.errors import PlannerError
+from planner.siting.cover_search import (
     cover_interchange,
     greedy_cover,
     lscp_lagrangian,
     mclp_lagrangian,
     prune_redundant,
 )
-from ._median_search import (
+from planner.siting.highs import solve_lscp, solve_mclp, solve_pmedian
+from planner.siting.median_search import (
     Pairs,
     greedy_median,
     median_interchange,
@@ -27,8 +29,6 @@ from ._median_search import (
     nearest_two,
     total_cost,
 )
-from ._solvers import solve_lscp, solve_mclp, solve_pmedian
-from .errors import PlannerError
 
 #: MCLP kernel MIP: sites kept per site to open, those with the smallest LP reduced costs.
 KERNEL_FACTOR = 4

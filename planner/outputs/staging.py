@@ -49,9 +49,9 @@ from typing import IO, Any
 
 import pyogrio.errors
 
-from . import __version__
-from .errors import PlannerError
-from .progress import log
+from planner import __version__
+from planner.errors import PlannerError
+from planner.progress import log
 
 __all__ = ["MARKER", "clean_leftovers", "output_lock", "staged_output"]
 

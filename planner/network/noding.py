@@ -32,8 +32,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from planner._osm import parse_maxspeed, parse_oneway
 from planner.errors import PlannerError
+from planner.network.osm import parse_maxspeed, parse_oneway
 
 
 @dataclass

@@ -23,15 +23,15 @@ import pandas as pd
 import pyproj
 from matplotlib.figure import Figure
 
-from . import __version__
+from planner import __version__
+from planner.crs import wgs84_to_bd09, wgs84_to_gcj02
+from planner.outputs.files import atomic_path
 
 # LANGS and PLOT_MAX_UNITS stay importable from here, as before the split.
-from ._labels import LANGS as LANGS
-from ._labels import labels, level_order, plan_lang, unit_names
-from .crs import wgs84_to_bd09, wgs84_to_gcj02
-from .export import atomic_path
-from .plots import PLOT_MAX_UNITS as PLOT_MAX_UNITS
-from .plots import (
+from planner.outputs.labels import LANGS as LANGS
+from planner.outputs.labels import labels, level_order, plan_lang, unit_names
+from planner.outputs.plots import PLOT_MAX_UNITS as PLOT_MAX_UNITS
+from planner.outputs.plots import (
     cjk_font,
     draw_plots,
     plot_budget_curve,
@@ -43,7 +43,7 @@ from .plots import (
 )
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from planner.pipeline import Plan
 
 __all__ = [
     "cjk_font",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import PlannerError
+from planner.errors import PlannerError
 
 METHODS = ("auto", "mip", "heuristic")
 

@@ -16,7 +16,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from . import _synth_attrs as attrs
+from planner.synth import attrs
 
 
 def build_centers(

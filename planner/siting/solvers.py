@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._cover_search import greedy_cover, merge_identical_rows
-from ._median_search import Pairs, nearest_two
-from ._siting_input import (
+from planner.errors import PlannerError
+from planner.siting.cover_search import greedy_cover, merge_identical_rows
+from planner.siting.highs import solve_capacitated_mclp
+from planner.siting.inputs import (
     as_cover,
     check_count,
     check_fixed,
@@ -58,8 +59,8 @@ from ._siting_input import (
     dense_pairs,
     sparse_cost,
 )
-from ._solvers import solve_capacitated_mclp
-from ._strategies import (
+from planner.siting.median_search import Pairs, nearest_two
+from planner.siting.strategies import (
     greedy_min_open,
     reached,
     relative_gap,
@@ -68,7 +69,6 @@ from ._strategies import (
     solve_mclp_reduced,
     solve_pmedian_pairs,
 )
-from .errors import PlannerError
 
 __all__ = [
     "MEDIAN_MIP_MAX_PAIRS",

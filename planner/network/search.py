@@ -18,7 +18,7 @@ import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from planner._noding import group_starts, spatial_order
+from planner.network.noding import group_starts, spatial_order
 
 #: Share of the buffer distance by which reached road is simplified before it is buffered
 #: (:func:`buffered_groups`).
@@ -31,7 +31,7 @@ CHUNK_CELLS = 20_000_000
 _BATCH = 64
 
 if TYPE_CHECKING:
-    from planner.network import RoadNetwork
+    from planner.network.graph import RoadNetwork
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._map_page import (
+from planner.errors import PlannerError
+from planner.levels import LEVELS
+from planner.outputs.files import atomic_path
+from planner.outputs.map_page import (
     CENTER_NAMES,
     LEVEL_NAMES,
     TEXT,
@@ -53,13 +56,10 @@ from ._map_page import (
     to_latlon,
     to_wgs84,
 )
-from .errors import PlannerError
-from .export import atomic_path
-from .levels import LEVELS
-from .progress import log
+from planner.progress import log
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from planner.pipeline import Plan
 
 __all__ = ["LEVEL_STYLE", "TEXT", "build_map", "render_map", "write_map"]
 

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from shapely import LineString
 
-from .errors import PlannerError
-from .progress import log
+from planner.errors import PlannerError
+from planner.progress import log
 
 if TYPE_CHECKING:
-    from .network import RoadNetwork
+    from planner.network.graph import RoadNetwork
 
 _FULL_SEARCH = 30  # up to this many stops, local search starts from every nearest-neighbour tour
 _MULTI_STARTS = 10
@@ -486,7 +486,7 @@ def road_cost(net: RoadNetwork, *, mode: str = "drive") -> Callable[[gpd.GeoData
     times their straight-line distance, so a round can always be ordered; the fallback is
     logged.
     """
-    from .network import sites_within, snap
+    from planner.network.graph import sites_within, snap
 
     def cost(stops: gpd.GeoDataFrame) -> np.ndarray:
         joined = snap(net, stops.geometry, mode=mode)

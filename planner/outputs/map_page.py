@@ -28,7 +28,7 @@ from folium.map import Layer
 from jinja2 import Template
 
 #: Bundled Leaflet, plugins (see ``assets/README.md``) and our own runtime and labels.
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 _CSS = (
     "leaflet/dist/leaflet.css",
     "leaflet-search/dist/leaflet-search.min.css",

@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from .scenario import LevelSpec
+from planner.scenario import LevelSpec
 
 #: Straight-line search is unbounded so ``<level>_dist_m`` shows how far out a gap is;
 #: road searches stop at this multiple of the radius (beyond it the distance is unknown).

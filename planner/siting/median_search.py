@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._cover_search import best_swap
+from planner.siting.cover_search import best_swap
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .export import atomic_path, write_csv, write_xlsx
-from .levels import LEVELS
-from .report import (
+from planner.levels import LEVELS
+from planner.outputs.files import atomic_path, write_csv, write_xlsx
+from planner.outputs.report import (
     data_uri,
     html_table,
     labels,
@@ -26,10 +26,10 @@ from .report import (
     render_html,
     use_font,
 )
-from .staging import staged_output
+from planner.outputs.staging import staged_output
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from planner.pipeline import Plan
 
 __all__ = ["compare", "plot_compare", "write_compare"]
 
@@ -200,9 +200,9 @@ def write_compare(
     dict
         Written paths by name (``xlsx``, ``csv``, ``html``, ``map``).
     """
-    from .maps import build_compare_map, render_map
-    from .pipeline import run
-    from .scenario import load_scenario
+    from planner.outputs.maps import build_compare_map, render_map
+    from planner.pipeline import run
+    from planner.scenario import load_scenario
 
     plan_a = run(load_scenario(Path(a_path)), write=False)
     plan_b = run(load_scenario(Path(b_path)), write=False)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner._bisect import group_polygons, polsby_popper
 from planner.errors import PlannerError
+from planner.grids.bisect import group_polygons, polsby_popper
 
 __all__ = ["check_grids", "locate_villages"]
 

@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from ._labels import labels, level_order, plan_lang, unit_names
-from .export import write_png
+from planner.outputs.files import write_png
+from planner.outputs.labels import labels, level_order, plan_lang, unit_names
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from planner.pipeline import Plan
 
 __all__ = [
     "cjk_font",

@@ -17,14 +17,14 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from .coverage import centers_serving, township_of
-from .errors import PlannerError
-from .layers import LayerSet
-from .network import sites_within, snap
-from .progress import log
-from .routing import RoadSearch
-from .scenario import LevelSpec, Scenario
-from .siting import SitingResult, budget_curve, mclp, rank_by_marginal_gain
+from planner.catchment import centers_serving, township_of
+from planner.errors import PlannerError
+from planner.layers import LayerSet
+from planner.network.graph import sites_within, snap
+from planner.progress import log
+from planner.routing import RoadSearch
+from planner.scenario import LevelSpec, Scenario
+from planner.siting.solvers import SitingResult, budget_curve, mclp, rank_by_marginal_gain
 
 #: Stations proposed when ``[siting.stations]`` gives neither budget nor target.
 DEFAULT_STATION_BUDGET = 10

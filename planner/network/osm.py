@@ -29,7 +29,7 @@ from planner.errors import PlannerError
 from planner.readers import require_regular_file
 
 if TYPE_CHECKING:
-    from planner.network import RoadNetwork
+    from planner.network.graph import RoadNetwork
 
 #: ``highway`` values that are not travelable roads (planned, indoor or platform features).
 NOT_ROADS = frozenset(

@@ -15,8 +15,7 @@ import geopandas as gpd
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _synth_attrs as attrs
-from . import _synth_geom as geom
+from planner.synth import attrs, geom
 
 # Road classes: OSM highway value, speed (km/h), name prefix (national G, provincial S,
 # county X, township Y, village C roads; None = no reference name) and sideways wiggle.

@@ -30,16 +30,16 @@ import pyproj
 import shapely
 from scipy.sparse import csr_matrix
 
-from planner import _search
-from planner._noding import (
+from planner.errors import PlannerError
+from planner.network import search as _search
+from planner.network.noding import (
     drop_fragments,
     node_lines,
     point_ids,
     prepare_lines,
     spatial_order,
 )
-from planner._osm import read_road_lines, to_networkx
-from planner.errors import PlannerError
+from planner.network.osm import read_road_lines, to_networkx
 
 MODES = ("walk", "bike", "drive")
 WEIGHTS = ("length", "time")

@@ -61,9 +61,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner._bisect import household_shares, merge_strays, partition, polsby_popper
 from planner.errors import PlannerError
-from planner.grid_checks import (
+from planner.grids.bisect import household_shares, merge_strays, partition, polsby_popper
+from planner.grids.checks import (
     check_grids,
     clean_ids,
     label,

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import PlannerError
-from .levels import LEVELS
+from planner.errors import PlannerError
+from planner.levels import LEVELS
 
 if TYPE_CHECKING:
-    from .pipeline import Plan
+    from planner.pipeline import Plan
 
 __all__ = ["LANGS", "labels", "level_order", "plan_lang", "unit_names"]
 

@@ -1,0 +1,1 @@
+"""Governance grids: generating, numbering and checking grid boundaries."""

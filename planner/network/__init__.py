@@ -1,0 +1,1 @@
+"""Road networks: building a graph from road lines, snapping, and bounded searches."""

@@ -1,0 +1,1 @@
+"""Outputs of a plan: files, the offline map, the report, plots and comparisons."""

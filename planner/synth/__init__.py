@@ -1,0 +1,1 @@
+"""Synthetic regions for the demo, the tests and the benchmarks."""
