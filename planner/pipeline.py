@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from planner.catchment import (
 )
 from planner.errors import PlannerError
 from planner.layers import LayerSet, load_layers
+from planner.plan import Plan
 from planner.progress import log, progress
 from planner.routing import RoadSearch, network_of, road_network
 from planner.scenario import Scenario
@@ -42,37 +43,6 @@ from planner.siting.proposals import SitingOutcome, propose, with_proposals
 
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
 ENGINES = ("inprocess", "dask")
-
-
-@dataclass
-class Plan:
-    """Everything a run produced; outputs are written from it."""
-
-    scenario: Scenario
-    layers: LayerSet
-    levels: dict[str, LevelResult]
-    villages: gpd.GeoDataFrame
-    centers: gpd.GeoDataFrame
-    service_areas: gpd.GeoDataFrame
-    gaps: gpd.GeoDataFrame
-    audit: gpd.GeoDataFrame
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    #: proposed sites: ``kind`` (subcenter|station), ``rank``, ``site_id``, ``name``,
-    #: ``new_population_covered``, ``reason``; points in the working CRS
-    proposals: gpd.GeoDataFrame | None = None
-    #: coverage per level with the proposals built (same shape as ``summary["levels"]``)
-    after: dict[str, Any] = field(default_factory=dict)
-    #: coverage against the number of new stations: sites, covered_weight, coverage_share,
-    #: marginal_gain
-    budget_curve: pd.DataFrame | None = None
-    #: generated (or checked user) grids: id, name, village_id, households, workers, …
-    grids: gpd.GeoDataFrame | None = None
-    #: problems found in a user grid layer: kind, grid_id, village_id, message, geometry
-    grid_issues: gpd.GeoDataFrame | None = None
-    #: per center and rule: center_id, rule, measured, threshold, verdict
-    compliance: pd.DataFrame | None = None
 
 
 class _Timer:

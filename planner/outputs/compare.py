@@ -29,7 +29,7 @@ from planner.outputs.report import (
 from planner.outputs.staging import staged_output
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
 
 __all__ = ["compare", "plot_compare", "write_compare"]
 

@@ -14,7 +14,7 @@ from planner.errors import PlannerError
 from planner.levels import LEVELS
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
 
 __all__ = ["LANGS", "labels", "level_order", "plan_lang", "unit_names"]
 

@@ -59,7 +59,7 @@ from planner.outputs.map_page import (
 from planner.progress import log
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
 
 __all__ = ["LEVEL_STYLE", "TEXT", "build_map", "render_map", "write_map"]
 

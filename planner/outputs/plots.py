@@ -24,7 +24,7 @@ from planner.outputs.files import write_png
 from planner.outputs.labels import labels, level_order, plan_lang, unit_names
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
 
 __all__ = [
     "cjk_font",

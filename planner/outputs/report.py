@@ -43,7 +43,7 @@ from planner.outputs.plots import (
 )
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
 
 __all__ = [
     "cjk_font",

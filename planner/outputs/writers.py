@@ -21,7 +21,7 @@ from planner.outputs.staging import staged_output
 from planner.progress import log
 
 if TYPE_CHECKING:
-    from planner.pipeline import Plan
+    from planner.plan import Plan
     from planner.scenario import Outputs
 
 
