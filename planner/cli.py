@@ -7,18 +7,21 @@ traceback is printed for it.
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from planner.errors import PlannerError, Problem, ValidationError
-from planner.progress import console
+from planner.errors import PlannerError, PlannerWarning, Problem, ValidationError
+from planner.progress import set_verbose
 
 if TYPE_CHECKING:
     from planner.scenario import Scenario
@@ -34,6 +37,49 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+console = Console(stderr=True, highlight=False)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records as dim status lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "dim" if record.levelno < logging.WARNING else "yellow"
+        console.print(self.format(record), style=style, markup=False)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+    """Data problems as one yellow line each; other warnings the usual way."""
+    if issubclass(category, PlannerWarning):
+        console.print(f"warning: {message}", style="yellow", markup=False)
+    else:
+        _default_showwarning(message, category, *args, **kw)
+
+
+@app.callback()
+def _report(
+    verbose: Annotated[
+        bool | None,
+        typer.Option(
+            "--verbose/--quiet",
+            help="Progress bars and step messages on (--verbose) or off (--quiet); "
+            "by default bars show on a terminal and messages always.",
+        ),
+    ] = None,
+) -> None:
+    """Render the planner's log messages and data warnings on the console."""
+    quiet = verbose is False or bool(os.environ.get("PLANNER_QUIET"))
+    set_verbose(verbose)
+    logger = logging.getLogger("planner")
+    logger.handlers[:] = [_ConsoleHandler()]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    warnings.showwarning = _show_warning
+
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=True)]
 OutOption = Annotated[

@@ -25,8 +25,10 @@ plain arrays, scattered to the workers before the tasks run.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,14 +51,16 @@ from planner.catchment import (
     nearest_euclidean,
     nearest_points,
 )
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.network.graph import DEFAULT_SPEEDS, Snap
-from planner.progress import log, progress
+from planner.progress import progress
 from planner.routing import RoadSearch, network_of
 from planner.scenario import LevelSpec, NetworkSettings, Scenario
 
 if TYPE_CHECKING:
     from distributed import Client
+
+logger = logging.getLogger(__name__)
 
 #: Tasks per worker thread: enough to balance uneven counties, few enough to keep the
 #: scheduling overhead small.
@@ -334,14 +338,16 @@ def compute_levels_dask(
     serving = _groups(scenario, centers)
     for level in scenario.ordered_levels():
         if all(serving[key][0].empty for key in serving if _level_of(key) == level):
-            log(f"level {level}: no centers of this level", level="warning")
+            warnings.warn(f"level {level}: no centers of this level", PlannerWarning, stacklevel=2)
     if roads is not None:
         roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
     groups = _county_groups(county_of(villages, townships))
     parts = _partitions(scenario, xy, groups, serving, roads)
     threads = sum(client.nthreads().values()) or 1
     batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
-    log(f"dask: {len(parts):,} county partitions in {len(batches)} tasks on {threads} threads")
+    logger.info(
+        f"dask: {len(parts):,} county partitions in {len(batches)} tasks on {threads} threads"
+    )
     settings = _Settings(
         groups={key: spec for key, (_, spec) in serving.items()},
         network=scenario.network,
@@ -395,10 +401,11 @@ def _gather(
             far[mode] = far.get(mode, 0) + count
     for mode, count in far.items():
         if count:
-            log(
+            warnings.warn(
                 f"{count} village(s) lie more than {settings.network.max_access_m:,.0f} m from "
                 f"a road usable by {mode}; the access leg is walked",
-                level="warning",
+                PlannerWarning,
+                stacklevel=2,
             )
     return out
 

@@ -1,4 +1,4 @@
-"""Exceptions raised for bad input.
+"""Exceptions raised for bad input, and the warning class for data problems.
 
 Every error a user can cause is a :class:`PlannerError` (a ``ValueError``). The CLI
 catches it, prints its message and exits with status 2; no traceback is shown.
@@ -7,6 +7,14 @@ catches it, prints its message and exits with status 2; no traceback is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class PlannerWarning(UserWarning):
+    """A data problem the run works around (a blank population, a level without centers).
+
+    Raised through :func:`warnings.warn`, so ``warnings.filterwarnings`` (or pytest's
+    ``filterwarnings``) can silence it or turn it into an error.
+    """
 
 
 class PlannerError(ValueError):

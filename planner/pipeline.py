@@ -6,8 +6,10 @@ written by :func:`write_outputs`, each file atomically.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,13 +35,15 @@ from planner.catchment import (
     rates,
     township_of,
 )
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.layers import LayerSet, load_layers
 from planner.plan import Plan
-from planner.progress import log, progress
+from planner.progress import progress
 from planner.routing import RoadSearch, network_of, road_network
 from planner.scenario import Scenario
 from planner.siting.proposals import SitingOutcome, propose, with_proposals
+
+logger = logging.getLogger(__name__)
 
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
 ENGINES = ("inprocess", "dask")
@@ -51,7 +55,7 @@ class _Timer:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        log(f"{name} …")
+        logger.info(f"{name} …")
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
@@ -72,7 +76,7 @@ def compute_levels(
             for serving, spec in scenario.serving_groups(level)
         ]
         if not any(len(part.centers) for part in parts):
-            log(f"level {level}: no centers of this level", level="warning")
+            warnings.warn(f"level {level}: no centers of this level", PlannerWarning, stacklevel=2)
         results[level] = (
             parts[0] if len(parts) == 1 else combine_parts(level, scenario.levels[level], parts)
         )
@@ -242,7 +246,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         return GridStep(None, None, None, {})
     if areas is None and layers.get("townships") is None:
         reason = "no [layers.village_areas] or [layers.townships] to take village boundaries from"
-        log(f"grids skipped: {reason}", level="warning")
+        warnings.warn(f"grids skipped: {reason}", PlannerWarning, stacklevel=2)
         return GridStep(None, None, None, {"skipped": reason})
     user = layers.get("grids")
     if user is not None:
@@ -268,7 +272,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         lang=scenario.outputs.lang,
     )
     for note in result.warnings:
-        log(f"grids: {note}", level="warning")
+        warnings.warn(f"grids: {note}", PlannerWarning, stacklevel=2)
     stats = {"source": "generated", "derived_village_areas": result.derived_areas, **result.stats}
     return GridStep(result.grids, None, result.villages, stats)
 
@@ -336,7 +340,7 @@ def _run(scenario: Scenario, *, out_dir: Path | None, write: bool, client: Any) 
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:
-        log(str(problem), level="warning")
+        warnings.warn(str(problem), PlannerWarning, stacklevel=2)
     with timer.step("road network"):
         net = road_network(scenario, layers)
         roads = (
@@ -426,7 +430,7 @@ def _skipped(
     skipped = {}
     if (scenario.standards.file or scenario.standards.profile) and centers.empty:
         skipped["standards"] = "no centers to check (no [layers.centers], or it is empty)"
-        log(f"standards skipped: {skipped['standards']}", level="warning")
+        warnings.warn(f"standards skipped: {skipped['standards']}", PlannerWarning, stacklevel=2)
     if "skipped" in grid_step.stats:
         skipped["grids"] = str(grid_step.stats["skipped"])
     return skipped | siting.skipped

@@ -3,12 +3,15 @@ snapped once per travel mode, and one bounded multi-source search per level."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 
 from planner.catchment import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
+from planner.errors import PlannerWarning
 from planner.layers import LayerSet
 from planner.network.graph import (
     RoadNetwork,
@@ -18,8 +21,9 @@ from planner.network.graph import (
     service_areas,
     snap,
 )
-from planner.progress import log
 from planner.scenario import LevelSpec, NetworkSettings, Scenario
+
+logger = logging.getLogger(__name__)
 
 
 def network_of(roads: gpd.GeoDataFrame, settings: NetworkSettings) -> RoadNetwork:
@@ -38,7 +42,7 @@ def road_network(scenario: Scenario, layers: LayerSet) -> RoadNetwork | None:
         return None
     net = network_of(layers["roads"], scenario.network)
     report = net.report
-    log(
+    logger.info(
         f"road network: {net.n_nodes:,} nodes, {len(net.edges):,} edges"
         + "".join(
             f"; {k.replace('_', ' ')} {v:,}"
@@ -82,10 +86,11 @@ class RoadSearch:
             names = self.villages["name"] if "name" in self.villages else self.villages["id"]
             listed = ", ".join(f"{names.iat[i]} ({joined.access_m[i]:,.0f} m)" for i in far[:5])
             more = f" and {far.size - 5} more" if far.size > 5 else ""
-            log(
+            warnings.warn(
                 f"{far.size} village(s) lie more than {self.max_access_m:,.0f} m from a road "
                 f"usable by {mode}: {listed}{more}; the access leg is walked",
-                level="warning",
+                PlannerWarning,
+                stacklevel=2,
             )
 
     def __call__(self, spec: LevelSpec, centers: gpd.GeoSeries) -> Nearest:

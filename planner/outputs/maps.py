@@ -25,6 +25,8 @@ before they are reprojected to WGS84, and coordinates are rounded to 6 decimals
 from __future__ import annotations
 
 import html
+import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.levels import LEVELS
 from planner.outputs.files import atomic_path
 from planner.outputs.map_page import (
@@ -56,10 +58,11 @@ from planner.outputs.map_page import (
     to_latlon,
     to_wgs84,
 )
-from planner.progress import log
 
 if TYPE_CHECKING:
     from planner.plan import Plan
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LEVEL_STYLE", "TEXT", "build_map", "render_map", "write_map"]
 
@@ -172,7 +175,11 @@ def _add_tiles(ctx: _Ctx, tiles: str, key: str) -> None:
         ).add_to(ctx.m)
     elif tiles == "tianditu" and not key.strip():
         ctx.note(t["no_tianditu_key"])
-        log("map: tiles = 'tianditu' but outputs.tianditu_key is empty: no tiles", level="warning")
+        warnings.warn(
+            "map: tiles = 'tianditu' but outputs.tianditu_key is empty: no tiles",
+            PlannerWarning,
+            stacklevel=2,
+        )
     elif tiles == "tianditu":
         for layer, overlay in (("vec", False), ("cva", True)):
             url = _TIANDITU.format(layer=layer, key=quote(key.strip(), safe=""))
@@ -631,7 +638,7 @@ def write_map(plan: Plan, path: str | Path, *, lang: str | None = None) -> Path:
     target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_bytes(page.encode("utf-8", errors="replace"))
-    log(f"map: {target.name} ({target.stat().st_size / 1e6:.1f} MB)")
+    logger.info(f"map: {target.name} ({target.stat().st_size / 1e6:.1f} MB)")
     return target
 
 

@@ -35,6 +35,7 @@ import datetime
 import errno
 import fnmatch
 import json
+import logging
 import os
 import re
 import secrets
@@ -51,7 +52,8 @@ import pyogrio.errors
 
 from planner import __version__
 from planner.errors import PlannerError
-from planner.progress import log
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["MARKER", "clean_leftovers", "output_lock", "staged_output"]
 
@@ -226,7 +228,7 @@ def clean_leftovers(out_dir: str | os.PathLike[str]) -> list[Path]:
     if olds and not os.path.lexists(folder):
         newest = max(olds, key=lambda p: p.stat().st_mtime_ns)
         os.rename(newest, folder)
-        log(f"put back the previous result of {folder} (a run died while replacing it)")
+        logger.info(f"put back the previous result of {folder} (a run died while replacing it)")
         olds.remove(newest)
         done.append(folder)
     stale = olds + [folder.parent / n for n in names if _leftover(folder, n, "staging")]
@@ -408,7 +410,7 @@ def staged_output(
         except BaseException:
             _remove_tree(staging)
             raise
-    log(f"wrote {new} files to {folder}")
+    logger.info(f"wrote {new} files to {folder}")
 
 
 def _new_staging(folder: Path) -> Path:

@@ -3,6 +3,7 @@ replaces the output folder only when every file is written (:mod:`planner.stagin
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,12 @@ from planner.outputs.files import (
     write_xlsx,
 )
 from planner.outputs.staging import staged_output
-from planner.progress import log
 
 if TYPE_CHECKING:
     from planner.plan import Plan
     from planner.scenario import Outputs
+
+logger = logging.getLogger(__name__)
 
 
 def _for_output(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -168,7 +170,7 @@ def _write_files(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dic
     shown, cut = cap_sheets(tables, max_rows=XLSX_MAX_ROWS)
     sheets = {titles.get(name, name): localize(table, lang) for name, table in shown.items()}
     if cut:
-        log(
+        logger.info(
             f"summary.xlsx: {len(cut)} long table(s) shortened to about {XLSX_MAX_ROWS:,} "
             "rows; the CSV files hold every row"
         )

@@ -8,6 +8,8 @@ no all-pairs matrix is built.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +20,14 @@ import scipy.sparse as sp
 import shapely
 
 from planner.catchment import centers_serving, township_of
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.layers import LayerSet
 from planner.network.graph import sites_within, snap
-from planner.progress import log
 from planner.routing import RoadSearch
 from planner.scenario import LevelSpec, Scenario
 from planner.siting.solvers import SitingResult, budget_curve, mclp, rank_by_marginal_gain
+
+logger = logging.getLogger(__name__)
 
 #: Stations proposed when ``[siting.stations]`` gives neither budget nor target.
 DEFAULT_STATION_BUDGET = 10
@@ -64,7 +67,7 @@ class SitingOutcome:
     def skip(self, step: str, reason: str) -> None:
         """Record (and log) that ``step`` could not run."""
         self.skipped[step] = reason
-        log(f"{step} skipped: {reason}", level="warning")
+        warnings.warn(f"{step} skipped: {reason}", PlannerWarning, stacklevel=2)
 
 
 def pairs_within(
@@ -199,7 +202,7 @@ def _solve(
         time_limit=solver.time_limit_s,
         mip_gap=solver.mip_gap,
     )
-    log(
+    logger.info(
         f"{step}: {p} new site(s), objective {result.objective:,.0f}, gap "
         f"{result.gap:.2%} ({result.status}, {result.seconds:.1f} s)"
     )
@@ -331,10 +334,11 @@ def _township_groups(
         else township_of(layers["villages"], None).dropna()
     ).astype("string")
     if names.empty:
-        log(
+        warnings.warn(
             "siting.stations: min_per_township not applied: no townships are known (no "
             "[layers.townships] and no township_id on villages)",
-            level="warning",
+            PlannerWarning,
+            stacklevel=2,
         )
         return []
     known = units.dropna()
@@ -348,11 +352,12 @@ def _township_groups(
             short.append(f"{unit} ({sites.size})")
         groups.append((np.asarray(sites, dtype=np.int64), min(minimum, int(sites.size))))
     if short:
-        log(
+        warnings.warn(
             f"siting.stations: {len(short)} township(s) have fewer than {minimum} station(s) "
             f"and candidate(s) in all, so they keep what they have: {', '.join(short[:5])}"
             + (f" and {len(short) - 5} more" if len(short) > 5 else ""),
-            level="warning",
+            PlannerWarning,
+            stacklevel=2,
         )
     return [(sites, count) for sites, count in groups if count > 0]
 

@@ -12,6 +12,7 @@ behind :func:`sample_inspection` and :func:`plan_route`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,7 @@ import numpy as np
 import pandas as pd
 from shapely import LineString
 
-from planner.errors import PlannerError
-from planner.progress import log
+from planner.errors import PlannerError, PlannerWarning
 
 if TYPE_CHECKING:
     from planner.network.graph import RoadNetwork
@@ -501,10 +501,11 @@ def road_cost(net: RoadNetwork, *, mode: str = "drive") -> Callable[[gpd.GeoData
             xy = np.column_stack([stops.geometry.x, stops.geometry.y])
             straight = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
             dense[missing] = 3.0 * straight[missing]
-            log(
+            warnings.warn(
                 f"inspection route: {int(missing.sum())} stop pair(s) not connected by road; "
                 "using 3 × the straight-line distance for them",
-                level="warning",
+                PlannerWarning,
+                stacklevel=2,
             )
         return dense
 
