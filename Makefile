@@ -14,7 +14,7 @@ help:
 	@echo "make demo      run the planner on the embedded demo region (outputs/demo/)"
 	@echo "make test      run the fast test suite"
 	@echo "make test-all  run every test, slow ones included"
-	@echo "make lint      ruff check"
+	@echo "make lint      ruff check (style, complexity) and mypy (types)"
 	@echo "make bench     run the benchmarks (prints ratios against the peers)"
 	@echo "make lock      re-pin dependencies after editing pyproject.toml"
 
@@ -49,6 +49,7 @@ test-all: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check planner tests benchmarks
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/coverage.py

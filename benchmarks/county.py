@@ -122,6 +122,7 @@ def to_toml(table: dict[str, Any], prefix: str = "") -> str:
 def child(scenario: str, out: str, profile: str | None) -> None:
     """One measured run in this (fresh) interpreter; prints one JSON line."""
     wall, cpu = time.perf_counter(), time.process_time()
+    from planner.outputs.writers import write_outputs
     from planner.pipeline import run
     from planner.scenario import load_scenario
 
@@ -130,10 +131,12 @@ def child(scenario: str, out: str, profile: str | None) -> None:
         import cProfile
 
         profiler = cProfile.Profile()
-        plan = profiler.runcall(run, loaded, out_dir=Path(out))
+        plan = profiler.runcall(run, loaded)
+        profiler.runcall(write_outputs, plan, Path(out))
         profiler.dump_stats(profile)
     else:
-        plan = run(loaded, out_dir=Path(out))
+        plan = run(loaded)
+        write_outputs(plan, Path(out))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     written = json.loads((Path(out) / "summary.json").read_text("utf-8"))
     result = {"wall": wall, "cpu": cpu, "timings": plan.timings, "summary": written["timings"]}
@@ -185,8 +188,8 @@ def road_graph(scenario: Path) -> tuple[Any, Any, Any]:
     import shapely
 
     from planner.layers import load_layers
-    from planner.routing import road_network
     from planner.scenario import load_scenario
+    from planner.steps import road_network
 
     settings = load_scenario(scenario)
     layers = load_layers(settings, kinds=("roads", "centers", "villages"))
@@ -205,7 +208,7 @@ def networkx_peer(settings: Any, layers: Any, net: Any, repeat: int) -> None:
     import networkx as nx
     import numpy as np
 
-    from planner.network.graph import node_costs, snap
+    from planner.network import node_costs, snap
 
     centers = layers["centers"]
     centers = centers[centers["level"].isin(["township", "subcenter"])]

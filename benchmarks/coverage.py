@@ -24,7 +24,7 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from planner.network.graph import build_network, nearest_facility, node_costs, snap
+from planner.network import build_network, nearest_facility, node_costs, snap
 
 
 def grid_lines(side: int, spacing: float, rng: np.random.Generator) -> gpd.GeoDataFrame:

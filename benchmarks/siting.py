@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from planner.siting.solvers import SitingResult, lscp, mclp, pmedian
+from planner.siting import SitingResult, lscp, mclp, pmedian
 
 SF = Path(__file__).resolve().parents[2] / "shared" / "data" / "sf_facility_location"
 

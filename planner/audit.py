@@ -45,7 +45,9 @@ def _joined(keys: np.ndarray, texts: np.ndarray) -> pd.Series:
 
 def _text(values: pd.Series) -> np.ndarray:
     """Identifiers as Python strings (missing → None)."""
-    return values.astype("string").to_numpy(dtype=object, na_value=None)
+    out = values.astype("string").to_numpy(dtype=object)
+    out[pd.isna(out)] = None
+    return out
 
 
 def _unit_table(
@@ -90,7 +92,8 @@ def _villages_without_areas(
         owner = _text(centers["village_id"])
     else:
         near = nearest_euclidean(centers.geometry, villages.geometry).index
-        owner = np.where(near >= 0, ids[np.maximum(near, 0)], None)
+        owner = ids[np.maximum(near, 0)]
+        owner[near < 0] = None
     by_village = _joined(owner, _text(centers["id"]))
     joined = by_village.reindex(ids)
     names = villages["name"].to_numpy() if "name" in villages.columns else ""

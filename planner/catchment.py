@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from planner.errors import PlannerError
 from planner.scenario import LevelSpec
 
 #: Straight-line search is unbounded so ``<level>_dist_m`` shows how far out a gap is;
@@ -187,11 +188,19 @@ def level_coverage(
     level, spec
         Level name and its settings.
     network
-        Road search used when ``spec.mode == "network"``.
+        Road search; required when ``spec.mode == "network"``.
+
+    Raises
+    ------
+    PlannerError
+        Centers without an ``id`` column, a layer in a geographic CRS (distances would be
+        degrees), or a road level without ``network``.
     """
+    _check_level_input(villages, centers, level, spec, network)
     radius = spec.cutoff_m
     straight = nearest_euclidean(villages.geometry, centers.geometry)
-    if spec.mode == "network" and network is not None:
+    if spec.mode == "network":
+        assert network is not None  # _check_level_input
         nearest = network(spec, centers.geometry)
         if spec.uses_time:
             covered = nearest.time_s <= spec.minutes * 60.0
@@ -205,6 +214,32 @@ def level_coverage(
     return LevelResult(
         level, spec, centers.reset_index(drop=True), nearest, covered, straight_covered
     )
+
+
+def _check_level_input(
+    villages: gpd.GeoDataFrame,
+    centers: gpd.GeoDataFrame,
+    level: str,
+    spec: LevelSpec,
+    network: NetworkSearch | None,
+) -> None:
+    """Refuse what :func:`level_coverage` would otherwise get silently wrong."""
+    if "id" not in centers.columns:
+        raise PlannerError(
+            f"level {level}: centers have no 'id' column (columns: "
+            f"{', '.join(map(str, centers.columns))})"
+        )
+    for what, frame in (("villages", villages), ("centers", centers)):
+        if frame.crs is not None and frame.crs.is_geographic:
+            raise PlannerError(
+                f"level {level}: {what} are in a geographic CRS ({frame.crs.name}); distances "
+                "would be degrees: project them to a metric CRS first"
+            )
+    if spec.mode == "network" and network is None:
+        raise PlannerError(
+            f"level {level}: mode='network' needs a road network search (network=); "
+            "got none"
+        )
 
 
 def combine_parts(level: str, spec: LevelSpec, parts: list[LevelResult]) -> LevelResult:

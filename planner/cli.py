@@ -217,10 +217,15 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole plan: coverage, audit, siting, grids, maps and tables."""
+    from planner.outputs.staging import output_lock
+    from planner.outputs.writers import write_outputs
     from planner.pipeline import run as run_plan
-    from planner.scenario import load_scenario
 
-    plan = run_plan(load_scenario(scenario), out_dir=out, engine=engine, scheduler=scheduler)
+    loaded = _checked(scenario, out)
+    folder = out or loaded.out_dir
+    with output_lock(folder):  # a concurrent run into the same folder is refused up front
+        plan = run_plan(loaded, engine=engine, scheduler=scheduler)
+        write_outputs(plan, folder)
     _print_headline(plan.summary)
 
 
@@ -324,9 +329,12 @@ def synth(
 def grids(scenario: ScenarioArg, out: OutOption = None) -> None:
     """Generate governance grids for every village (or check the scenario's grid layer)
     and export them in the scenario's formats."""
-    from planner.pipeline import grids_only
+    from planner.outputs.writers import write_grid_outputs
+    from planner.pipeline import grid_plan
 
-    step = grids_only(_checked(scenario, out, need_levels=False), out_dir=out)
+    loaded = _checked(scenario, out, need_levels=False)
+    step = grid_plan(loaded)
+    write_grid_outputs(step, out, scenario=loaded)
     stats = step.stats
     if step.issues is not None:
         console.print(f"checked {stats['grids']:,} grids: {stats['issues']:,} issue(s)")
@@ -347,11 +355,12 @@ def inspect(
 ) -> None:
     """Plan an unannounced inspection round: a stratified sample of centers, weighted
     toward non-compliant or unknown ones, in a short visiting order."""
-    from planner.pipeline import plan_inspection
+    from planner.outputs.writers import write_inspection
+    from planner.pipeline import inspection_plan
 
-    stops, route = plan_inspection(
-        _checked(scenario, out, need_levels=False), sample=sample, seed=seed, out_dir=out
-    )
+    loaded = _checked(scenario, out, need_levels=False)
+    stops, route = inspection_plan(loaded, sample=sample, seed=seed)
+    write_inspection(stops, route, out, scenario=loaded)
     length = float(route["length_m"].iloc[0]) / 1000 if len(route) else 0.0
     console.print(
         f"{len(stops)} stops, {length:,.1f} km: " + " → ".join(stops["id"].astype(str).tolist())
@@ -368,10 +377,13 @@ def compare(
 ) -> None:
     """Compare two scenarios side by side: coverage per level, proposals, new sites."""
     from planner.outputs.compare import write_compare
+    from planner.pipeline import run as run_plan
+    from planner.scenario import load_scenario
 
     if lang not in (None, "zh", "en"):
         raise PlannerError(f"--lang must be zh or en, got {lang!r}")
-    written = write_compare(scenario_a, scenario_b, out, lang=lang)
+    plan_a, plan_b = (run_plan(load_scenario(path)) for path in (scenario_a, scenario_b))
+    written = write_compare(plan_a, plan_b, out, lang=lang, sources=(scenario_a, scenario_b))
     console.print("wrote " + ", ".join(str(p) for p in written.values()))
 
 

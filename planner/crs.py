@@ -171,7 +171,8 @@ def to_wgs84(gdf: gpd.GeoDataFrame, coords: str) -> gpd.GeoDataFrame:
         return out
 
     out = gdf.copy()
-    geoms = shapely.transform(out.geometry.values, _xy, include_z=None)
+    # include_z=None (keep z where a geometry has one) is shapely>=2.1; types-shapely says bool
+    geoms = shapely.transform(out.geometry.values, _xy, include_z=None)  # type: ignore[call-overload]
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index), crs=4326)
 
 

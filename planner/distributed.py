@@ -7,7 +7,7 @@ at the fastest speed) for road levels. Road levels get the roads within twice th
 so that every center that can reach a village of the county snaps to the same road as in
 one piece; each partition builds its own network from them.
 
-Results equal :func:`planner.pipeline.compute_levels` in one process:
+Results equal :func:`planner.steps.compute_levels` in one process:
 
 * within the halo every candidate nearer than the halo distance is present, with its
   relative order kept, so nearest centers, distances and ties (lowest position wins) are
@@ -52,10 +52,11 @@ from planner.catchment import (
     nearest_points,
 )
 from planner.errors import PlannerError, PlannerWarning
-from planner.network.graph import DEFAULT_SPEEDS, Snap
+from planner.levels import CoverageLevels
+from planner.network import DEFAULT_SPEEDS, Snap, build_network
 from planner.progress import progress
-from planner.routing import RoadSearch, network_of
-from planner.scenario import LevelSpec, NetworkSettings, Scenario
+from planner.routing import RoadSearch, network_options
+from planner.scenario import LevelSpec, NetworkSettings
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -164,7 +165,9 @@ class _Found:
 
 
 def _points(xy: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
+    """Centers of a partition by position (``id`` is the row number)."""
+    geometry = gpd.points_from_xy(xy[:, 0], xy[:, 1])
+    return gpd.GeoDataFrame({"id": np.arange(len(xy))}, geometry=geometry, crs=crs)
 
 
 @dataclass
@@ -188,7 +191,7 @@ def _road_search(
     if part.roads is None or part.roads.empty:
         return None
     try:
-        net = network_of(part.roads, settings.network)
+        net = build_network(part.roads, **network_options(settings.network))
     except PlannerError:  # nothing routable near this county
         return None
     return _PartitionRoads(net, villages, settings.network.max_access_m)
@@ -244,7 +247,7 @@ def _within(bounds: np.ndarray, geoms: np.ndarray, margin: float) -> list[np.nda
 
 
 def _partitions(
-    scenario: Scenario,
+    network: NetworkSettings,
     village_xy: np.ndarray,
     groups: list[np.ndarray],
     serving: dict[str, tuple[gpd.GeoDataFrame, LevelSpec]],
@@ -254,11 +257,9 @@ def _partitions(
     centers: dict[str, list[np.ndarray]] = {}
     center_xy: dict[str, np.ndarray] = {}
     for key, (frame, spec) in serving.items():
-        centers[key] = _within(bounds, frame.geometry.values, halo_m(spec, scenario.network))
+        centers[key] = _within(bounds, frame.geometry.values, halo_m(spec, network))
         center_xy[key] = shapely.get_coordinates(frame.geometry.values)
-    reach = [
-        halo_m(spec, scenario.network) for _, spec in serving.values() if spec.mode == "network"
-    ]
+    reach = [halo_m(spec, network) for _, spec in serving.values() if spec.mode == "network"]
     road_pos = None
     if reach and roads is not None:
         road_pos = _within(bounds, roads.geometry.values, 2.0 * max(reach))
@@ -288,10 +289,11 @@ def _batches(parts: list[_Partition], n: int) -> list[list[_Partition]]:
 
 
 def compute_levels_dask(
-    scenario: Scenario,
     villages: gpd.GeoDataFrame,
     centers: gpd.GeoDataFrame | None,
+    levels: CoverageLevels,
     *,
+    network: NetworkSettings,
     roads: gpd.GeoDataFrame | None = None,
     townships: gpd.GeoDataFrame | None = None,
     client: Client | None = None,
@@ -299,14 +301,16 @@ def compute_levels_dask(
 ) -> dict[str, LevelResult]:
     """Coverage of every configured level, partitioned by county on Dask.
 
-    The same answer as :func:`planner.pipeline.compute_levels` (see the module notes).
+    The same answer as :func:`planner.steps.compute_levels` (see the module notes).
 
     Parameters
     ----------
-    scenario
-        The scenario (levels, radii, road settings).
     villages, centers
         Canonical layers in the working CRS (villages as points).
+    levels
+        The levels to measure, with the center levels serving each.
+    network
+        The ``[network]`` settings (road building, access legs, halos).
     roads
         Road lines, needed when a level is measured along roads.
     townships
@@ -326,23 +330,29 @@ def compute_levels_dask(
     if client is None:
         with dask_client(scheduler) as own:
             return compute_levels_dask(
-                scenario, villages, centers, roads=roads, townships=townships, client=own
+                villages,
+                centers,
+                levels,
+                network=network,
+                roads=roads,
+                townships=townships,
+                client=own,
             )
-    if any(s.mode == "network" for s in scenario.levels.values()) and roads is None:
+    if levels.uses_roads and roads is None:
         raise PlannerError("levels measured along roads need a [layers.roads] layer")
     villages = villages.reset_index(drop=True)
     geoms = villages.geometry.values
     if not len(villages) or not (shapely.get_type_id(geoms) == 0).all():
         raise PlannerError("the Dask engine needs village points (no missing geometries)")
     xy = shapely.get_coordinates(geoms)
-    serving = _groups(scenario, centers)
-    for level in scenario.ordered_levels():
+    serving = _groups(levels, centers)
+    for level in levels.order:
         if all(serving[key][0].empty for key in serving if _level_of(key) == level):
             warnings.warn(f"level {level}: no centers of this level", PlannerWarning, stacklevel=2)
     if roads is not None:
         roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
     groups = _county_groups(county_of(villages, townships))
-    parts = _partitions(scenario, xy, groups, serving, roads)
+    parts = _partitions(network, xy, groups, serving, roads)
     threads = sum(client.nthreads().values()) or 1
     batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
     logger.info(
@@ -350,32 +360,32 @@ def compute_levels_dask(
     )
     settings = _Settings(
         groups={key: spec for key, (_, spec) in serving.items()},
-        network=scenario.network,
+        network=network,
         crs=villages.crs,
     )
     found = _gather(client, batches, settings)
     results = {}
-    for level in scenario.ordered_levels():
+    for level in levels.order:
         parts = [
-            _assemble(key, level, spec, villages, frame, found, scenario)
+            _assemble(key, level, spec, villages, frame, found, network)
             for key, (frame, spec) in serving.items()
             if _level_of(key) == level
         ]
         results[level] = (
-            parts[0] if len(parts) == 1 else combine_parts(level, scenario.levels[level], parts)
+            parts[0] if len(parts) == 1 else combine_parts(level, levels.specs[level], parts)
         )
     return results
 
 
 def _groups(
-    scenario: Scenario, centers: gpd.GeoDataFrame | None
+    levels: CoverageLevels, centers: gpd.GeoDataFrame | None
 ) -> dict[str, tuple[gpd.GeoDataFrame, LevelSpec]]:
     """Every group of centers serving a level with one set of settings, keyed
     ``<level>/<group number>`` (see :meth:`Scenario.serving_groups`)."""
     return {
-        f"{level}/{i}": (centers_serving(centers, levels).reset_index(drop=True), spec)
-        for level in scenario.ordered_levels()
-        for i, (levels, spec) in enumerate(scenario.serving_groups(level))
+        f"{level}/{i}": (centers_serving(centers, serving).reset_index(drop=True), spec)
+        for level in levels.order
+        for i, (serving, spec) in enumerate(levels.serving[level])
     }
 
 
@@ -417,7 +427,7 @@ def _assemble(
     villages: gpd.GeoDataFrame,
     serving: gpd.GeoDataFrame,
     found: list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]],
-    scenario: Scenario,
+    network: NetworkSettings,
 ) -> LevelResult:
     """One group's result over every village, exact beyond the halo of straight lines."""
     n = len(villages)
@@ -431,7 +441,7 @@ def _assemble(
         if straight is not None:
             covered[rows], straight[rows] = part.covered, part.straight_covered
     if spec.mode != "network":
-        far = np.flatnonzero((index < 0) | ~(dist <= halo_m(spec, scenario.network)))
+        far = np.flatnonzero((index < 0) | ~(dist <= halo_m(spec, network)))
         if far.size and len(serving):
             exact = nearest_euclidean(villages.geometry.iloc[far], serving.geometry)
             index[far], dist[far] = exact.index, exact.dist_m

@@ -1,14 +1,21 @@
-"""``Plan``: everything a run computed, from which every output is written."""
+"""``Plan``: everything a run computed, and the summary built from it.
+
+Every output is written from a plan (:func:`planner.outputs.writers.write_outputs`);
+``summary.json`` is :func:`summarize` of it plus the run's facts (engine, timings, peak
+memory)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from planner.catchment import LevelResult
+from planner import __version__
+from planner.audit import audit_summary
+from planner.catchment import LevelResult, level_summary
 from planner.layers import LayerSet
 from planner.scenario import Scenario
 
@@ -42,3 +49,97 @@ class Plan:
     grid_issues: gpd.GeoDataFrame | None = None
     #: per center and rule: center_id, rule, measured, threshold, verdict
     compliance: pd.DataFrame | None = None
+
+
+def summarize(plan: Plan) -> dict[str, Any]:
+    """The computed part of ``summary.json``: coverage per level, the audit, rates per
+    county and township, and the compliance counts when centers were checked."""
+    summary: dict[str, Any] = {
+        "scenario": plan.scenario.scenario.name,
+        "planner_version": __version__,
+        "crs": plan.layers.crs.to_string(),
+        "levels": {lvl: level_summary(plan.villages, res) for lvl, res in plan.levels.items()},
+        "audit": audit_summary(plan.audit),
+        "rates": {
+            unit: rate_records(plan.tables[f"coverage_by_{unit}"], f"{unit}_id")
+            for unit in ("county", "township")
+        },
+    }
+    if plan.compliance is not None:
+        summary["compliance"] = compliance_counts(plan.centers)
+    return summary
+
+
+#: Units listed per level in ``summary.json`` ``rates``; beyond it see the CSV tables.
+SUMMARY_MAX_UNITS = 5_000
+
+
+def rate_records(table: pd.DataFrame, key: str) -> dict[str, Any]:
+    """Coverage rates per unit and level (by population and by village count)."""
+    if table[key].nunique() > SUMMARY_MAX_UNITS:
+        return {
+            "omitted": f"more than {SUMMARY_MAX_UNITS:,} units; see coverage_by_"
+            f"{key.removesuffix('_id')}.csv"
+        }
+    columns = [key, "villages", "villages_covered", "population", "population_covered",
+               "population_rate", "village_rate"]  # fmt: skip
+    return {
+        str(level): group[columns].to_dict(orient="records")
+        for level, group in table.groupby("level", sort=False)
+    }
+
+
+def proposal_list(proposals: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """The proposed sites, one record each, for ``summary.json``."""
+    if proposals.empty:
+        return []
+    keep = ["kind", "rank", "site_id", "name", "new_population_covered",
+            "new_villages_covered"]  # fmt: skip
+    return pd.DataFrame(proposals[keep]).to_dict(orient="records")
+
+
+def solver_summary(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Certificates per step, and the whole: objectives and bounds add up, the gap and
+    status are the worst of the steps."""
+    if not steps:
+        return {
+            "objective": None,
+            "bound": None,
+            "gap": None,
+            "seconds": 0.0,
+            "status": "not_run",
+            "steps": {},
+        }
+    worst = {"optimal": 0, "heuristic": 1, "time_limit": 2}
+    return {
+        "objective": sum(s["objective"] for s in steps.values()),
+        "bound": sum(s["bound"] for s in steps.values()),
+        "gap": max(s["gap"] for s in steps.values()),
+        "seconds": round(sum(s["seconds"] for s in steps.values()), 3),
+        "status": max((s["status"] for s in steps.values()), key=lambda x: worst.get(x, 3)),
+        "steps": steps,
+    }
+
+
+def compliance_counts(centers: gpd.GeoDataFrame) -> dict[str, int]:
+    """Centers by verdict: compliant, non-compliant, unknown."""
+    verdict = centers["compliant"]
+    return {
+        "centers": len(centers),
+        "compliant": int((verdict == True).sum()),  # noqa: E712
+        "non_compliant": int((verdict == False).sum()),  # noqa: E712
+        "unknown": int(verdict.isna().sum()),
+    }
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (its Dask workers excluded)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return round(getattr(info, "peak_wset", info.rss) / 2**20, 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)

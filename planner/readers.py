@@ -1,16 +1,14 @@
 """Raw reading of input files by format, before any schema is applied.
 
 Vector files go through pyogrio; GeoParquet through geopandas; CSV and Excel ledgers
-through pandas, with their longitude/latitude columns turned into points. Text encodings
-are honoured or detected so Chinese names never come out garbled.
+through pandas (:mod:`planner.ledgers`, :mod:`planner.workbooks`), with their
+longitude/latitude columns turned into points. Text encodings are honoured or detected so
+Chinese names never come out garbled.
 """
 
 from __future__ import annotations
 
-import re
 import stat
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,8 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from planner.errors import PlannerError
+from planner.ledgers import RAW_CELLS, Ledger, Note, first_line, ledger_from_cells
+from planner.workbooks import read_workbook
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".gml", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
@@ -37,17 +37,6 @@ _ARROW_SUFFIXES = (".gpkg", ".fgb", ".geojson", ".json")
 
 #: Largest CSV/TXT ledger read, in bytes (a village ledger of a whole country is ~100 MB).
 MAX_TEXT_BYTES = 2 << 30
-#: Largest total uncompressed size of the parts of an .xlsx workbook, in bytes.
-MAX_XLSX_BYTES = 1 << 30
-_ZIP_WORKBOOKS = (".xlsx", ".xlsm")
-# A DTD (and with it entity expansion, the "billion laughs") has no place in a workbook.
-_XML_DTD = tuple(
-    word.encode(enc)
-    for word in ("<!DOCTYPE", "<!ENTITY")
-    for enc in ("utf-8", "utf-16-le", "utf-16-be")
-)
-_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
-_SCAN_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,27 +61,6 @@ class RawLayer:
         if self.rows is not None:
             return self.rows
         return np.arange(len(self.frame)) + self.row_base
-
-
-@dataclass(frozen=True)
-class Note:
-    """A warning found while reading a file: the user's row and column, what and what to do."""
-
-    row: int
-    column: str
-    problem: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """A CSV/Excel/Parquet table as read: cells, the user's row numbers, what was noticed."""
-
-    table: pd.DataFrame
-    rows: np.ndarray
-    encoding: str | None = None
-    duplicate_columns: tuple[str, ...] = ()
-    notes: tuple[Note, ...] = ()
 
 
 def suffix_of(path: Path) -> str:
@@ -192,7 +160,7 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
             arrow = suffix in _ARROW_SUFFIXES and not encoding  # Arrow reads UTF-8 only
             frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=arrow)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise PlannerError(f"{path}: cannot read ({_first_line(exc)})") from None
+        raise PlannerError(f"{path}: cannot read ({first_line(exc)})") from None
     except UnicodeDecodeError as exc:
         other = "gbk" if exc.encoding.replace("-", "").lower() == "utf8" else "utf-8"
         raise PlannerError(
@@ -217,7 +185,7 @@ def read_parquet(path: Path) -> RawLayer:
         table = pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
         raise PlannerError(
-            f"{path}: cannot read Parquet ({_first_line(exc)})",
+            f"{path}: cannot read Parquet ({first_line(exc)})",
             fix="the file is damaged or not Parquet; export it again",
         ) from None
     table.columns = [str(c) for c in table.columns]
@@ -241,9 +209,8 @@ def read_table(
     made unique as pandas does (``编码``, ``编码.1``) and listed in
     :attr:`Ledger.duplicate_columns`.
     """
-    suffix = suffix_of(path)
-    if suffix in (".xlsx", ".xlsm", ".xls"):
-        return _read_workbook(path, sheet)
+    if suffix_of(path) in (".xlsx", ".xlsm", ".xls"):
+        return read_workbook(path, sheet)
     size = path.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise PlannerError(
@@ -252,210 +219,24 @@ def read_table(
             fix="split the ledger or convert it to GeoPackage",
         )
     for candidate in (encoding,) if encoding else _TEXT_ENCODINGS:
-        try:
-            cells = pd.read_csv(
-                path,
-                header=None,
-                dtype=str,
-                encoding=candidate,
-                keep_default_na=False,
-                na_values=[""],
-                skip_blank_lines=False,
-            )
-        except UnicodeDecodeError:
-            continue
-        except pd.errors.EmptyDataError:
-            raise PlannerError(
-                f"{path}: the file is empty", fix="give it a header and rows"
-            ) from None
-        except (pd.errors.ParserError, LookupError, ValueError) as exc:
-            raise PlannerError(f"{path}: cannot read CSV ({_first_line(exc)})") from None
-        return _ledger(cells, encoding=candidate)
+        cells = _read_csv(path, candidate)
+        if cells is not None:
+            return ledger_from_cells(cells, encoding=candidate)
     raise PlannerError(
         f'{path}: text is neither UTF-8 nor GBK; set encoding = "..." in the layer\'s table'
     )
 
 
-def _read_workbook(path: Path, sheet: str | int | None) -> Ledger:
-    zipped = suffix_of(path) in _ZIP_WORKBOOKS or zipfile.is_zipfile(path)  # .xls may be .xlsx
-    has_formulas = _scan_workbook(path) if zipped else False
+def _read_csv(path: Path, encoding: str) -> pd.DataFrame | None:
+    """The cells of a CSV/TXT ledger as text; ``None`` when it is not in ``encoding``."""
     try:
-        with pd.ExcelFile(path) as book:
-            name = _sheet_name(path, book.sheet_names, sheet)
-            cells = pd.read_excel(
-                book,
-                sheet_name=name,
-                header=None,
-                dtype=object,
-                keep_default_na=False,
-                na_values=[""],
-            )
-    except PlannerError:
-        raise
-    except ImportError:
-        raise PlannerError(
-            f"{path}: old Excel 97-2003 workbooks (.xls) cannot be read",
-            fix="save it as .xlsx in Excel or WPS",
-        ) from None
-    except Exception as exc:  # a damaged workbook fails in many parser-specific types
-        raise PlannerError(
-            f"{path}: cannot read spreadsheet ({type(exc).__name__}: {_first_line(exc)})",
-            fix="open it in Excel or WPS and save it again as .xlsx",
-        ) from None
-    ledger = _ledger(cells)
-    if not has_formulas:
-        return ledger
-    notes = _uncached_formulas(path, name, cells, ledger)
-    return Ledger(ledger.table, ledger.rows, None, ledger.duplicate_columns, notes)
-
-
-def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
-    """The sheet asked for (name or 0-based index; the first when ``None``)."""
-    if sheet is None:
-        sheet = 0
-    if isinstance(sheet, int) and 0 <= sheet < len(names):
-        return names[sheet]
-    if isinstance(sheet, str) and sheet in names:
-        return sheet
-    raise PlannerError(
-        f"{path}: sheet {sheet!r} not found; the workbook has: {', '.join(names)}",
-        fix="set sheet to one of these names (or a 0-based index)",
-    )
-
-
-def _scan_workbook(path: Path) -> bool:
-    """Check an .xlsx container before any XML parser sees it.
-
-    Refuses a file that is not a zip archive, parts larger than :data:`MAX_XLSX_BYTES` in
-    total (a zip bomb), and any XML part carrying a DTD (entity expansion). Returns
-    whether any worksheet holds a formula.
-    """
-    if not zipfile.is_zipfile(path):
-        raise PlannerError(
-            f"{path}: not an Excel workbook (an .xlsx file is a zip archive; this one is not, "
-            "or it is truncated)",
-            fix="open it in Excel or WPS and save it again as .xlsx",
-        )
-    try:
-        with zipfile.ZipFile(path) as book:
-            parts = [m for m in book.infolist() if not m.is_dir()]
-            total = sum(m.file_size for m in parts)
-            if total > MAX_XLSX_BYTES:
-                raise PlannerError(
-                    f"{path}: the workbook unpacks to {total / 2**20:,.0f} MB, more than the "
-                    f"{MAX_XLSX_BYTES / 2**20:,.0f} MB allowed",
-                    fix="split the workbook, or save the sheet as CSV",
-                )
-            xml = [m for m in parts if m.filename.lower().endswith((".xml", ".rels", ".vml"))]
-            found = [_scan_part(book, m) for m in xml]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
-        raise PlannerError(
-            f"{path}: damaged workbook ({_first_line(exc)})",
-            fix="open it in Excel or WPS and save it again as .xlsx",
-        ) from None
-    except NotImplementedError as exc:  # an unsupported compression method
-        raise PlannerError(f"{path}: cannot unpack the workbook ({exc})") from None
-    return any(found)
-
-
-def _scan_part(book: zipfile.ZipFile, part: zipfile.ZipInfo) -> bool:
-    """Stream one XML part: refuse a DTD; return whether it is a worksheet with formulas."""
-    sheet = part.filename.startswith("xl/worksheets/")
-    formulas, tail = False, b""
-    with book.open(part) as stream:
-        while chunk := stream.read(_SCAN_CHUNK):
-            window = tail + chunk
-            if any(word in window for word in _XML_DTD):
-                raise PlannerError(
-                    f"{book.filename}: the workbook part {part.filename} declares a DTD or "
-                    "entities (<!DOCTYPE/<!ENTITY>), which Excel never writes; refused as unsafe",
-                    fix="open it in Excel or WPS and save it again as .xlsx",
-                )
-            formulas = formulas or (sheet and _FORMULA.search(window) is not None)
-            tail = window[-32:]
-    return formulas
-
-
-def _uncached_formulas(
-    path: Path, sheet: str, cells: pd.DataFrame, ledger: Ledger
-) -> tuple[Note, ...]:
-    """Formula cells of the ledger that have no saved result (read as empty)."""
-    import openpyxl
-
-    book = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    try:
-        found = [
-            (c.row, c.column, getattr(c.value, "text", c.value))
-            for row in book[sheet].iter_rows()
-            for c in row
-            if c.data_type == "f"
-        ]
-    finally:
-        book.close()
-    wanted = set(ledger.rows.tolist())
-    columns = dict(enumerate(ledger.table.columns))
-    notes = []
-    for row, col, formula in found:
-        if (
-            row not in wanted
-            or col - 1 >= cells.shape[1]
-            or not _blank(cells.iat[row - 1, col - 1])
-        ):
-            continue
-        notes.append(
-            Note(
-                row,
-                str(columns.get(col - 1, "")),
-                f"formula {formula} has no saved result (read as empty)",
-                "open the workbook in Excel or WPS and save it, so the results are stored",
-            )
-        )
-    return tuple(notes)
-
-
-def _blank(value: object) -> bool:
-    """An empty cell: missing, NaN/NaT, or only spaces."""
-    if isinstance(value, str):
-        return not value.strip()
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
-def _header_text(value: object, position: int) -> str:
-    if _blank(value):
-        return f"Unnamed: {position}"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _ledger(cells: pd.DataFrame, *, encoding: str | None = None) -> Ledger:
-    """Split raw cells (read without a header) into header and rows, dropping blank rows."""
-    blank = cells.map(_blank).to_numpy(dtype=bool) if cells.size else np.ones(cells.shape, bool)
-    filled = np.flatnonzero(~blank.all(axis=1))
-    if not filled.size:
-        return Ledger(pd.DataFrame(), np.zeros(0, dtype=np.int64), encoding)
-    head = int(filled[0])
-    names = [_header_text(v, j) for j, v in enumerate(cells.iloc[head])]
-    keep_col = ~(blank[head + 1 :].all(axis=0) & blank[head])
-    body = blank[head + 1 :][:, keep_col]
-    keep_row = ~body.all(axis=1) if keep_col.any() else np.zeros(len(body), bool)
-    table = cells.iloc[head + 1 :, keep_col].iloc[keep_row]
-    names = [n for n, k in zip(names, keep_col, strict=True) if k]
-    unique, duplicates = _unique_names(names)
-    table = table.set_axis(unique, axis=1).reset_index(drop=True)
-    rows = np.flatnonzero(keep_row) + head + 2  # sheet/record rows are 1-based
-    return Ledger(table, rows, encoding, duplicates)
-
-
-def _unique_names(names: list[str]) -> tuple[list[str], tuple[str, ...]]:
-    """Names made unique (``a``, ``a.1``, ``a.2``) and the names that were repeated."""
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        count = seen.get(name, 0)
-        seen[name] = count + 1
-        unique.append(name if not count else f"{name}.{count}")
-    return unique, tuple(n for n, c in seen.items() if c > 1)
+        return pd.read_csv(path, dtype=str, encoding=encoding, skip_blank_lines=False, **RAW_CELLS)
+    except UnicodeDecodeError:
+        return None
+    except pd.errors.EmptyDataError:
+        raise PlannerError(f"{path}: the file is empty", fix="give it a header and rows") from None
+    except (pd.errors.ParserError, LookupError, ValueError) as exc:
+        raise PlannerError(f"{path}: cannot read CSV ({first_line(exc)})") from None
 
 
 def find_column(columns: pd.Index, candidates: tuple[str, ...]) -> str | None:
@@ -547,8 +328,3 @@ def read_any(
         f"{path}: unsupported format {suffix!r}; use GeoPackage, GeoJSON, Shapefile, "
         "FlatGeobuf, GeoParquet, KML, CSV or XLSX (roads also .osm.pbf, .osm, .graphml)"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

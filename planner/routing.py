@@ -6,51 +6,32 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 
 from planner.catchment import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
 from planner.errors import PlannerWarning
-from planner.layers import LayerSet
-from planner.network.graph import (
+from planner.network import (
     RoadNetwork,
     Snap,
-    build_network,
     nearest_facility,
     service_areas,
     snap,
 )
-from planner.scenario import LevelSpec, NetworkSettings, Scenario
+from planner.scenario import LevelSpec, NetworkSettings
 
 logger = logging.getLogger(__name__)
 
 
-def network_of(roads: gpd.GeoDataFrame, settings: NetworkSettings) -> RoadNetwork:
-    """Road lines (canonical layer) as a network, with the scenario's ``[network]``."""
-    return build_network(
-        roads.drop(columns="_row", errors="ignore"),
-        tolerance_m=settings.tolerance_m,
-        min_component_nodes=settings.min_component_nodes,
-        speeds=settings.speeds or None,
-    )
-
-
-def road_network(scenario: Scenario, layers: LayerSet) -> RoadNetwork | None:
-    """The routable network when a level uses road distances, else ``None``."""
-    if not any(spec.mode == "network" for spec in scenario.levels.values()):
-        return None
-    net = network_of(layers["roads"], scenario.network)
-    report = net.report
-    logger.info(
-        f"road network: {net.n_nodes:,} nodes, {len(net.edges):,} edges"
-        + "".join(
-            f"; {k.replace('_', ' ')} {v:,}"
-            for k, v in report.items()
-            if isinstance(v, int) and v and k.startswith(("dropped", "fragment"))
-        )
-    )
-    return net
+def network_options(settings: NetworkSettings) -> dict[str, Any]:
+    """Keyword arguments of :func:`~planner.network.graph.build_network` from ``[network]``."""
+    return {
+        "tolerance_m": settings.tolerance_m,
+        "min_component_nodes": settings.min_component_nodes,
+        "speeds": settings.speeds or None,
+    }
 
 
 def _cost_cutoff(spec: LevelSpec) -> tuple[str, float]:

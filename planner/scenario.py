@@ -13,46 +13,98 @@ must be whole numbers. The file itself must be a regular UTF-8 file of at most
 
 from __future__ import annotations
 
-import codecs
-import difflib
-import json
 import os
 import re
 import stat
 import tomllib
-import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any
 
-import pyproj
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError
-from planner.levels import LEVELS, normalize_level
+from planner.levels import LEVELS
+from planner.scenario_errors import format_error
 from planner.schemas import SCHEMAS
+from planner.setting_values import did_you_mean, level_key, safe_folder_name
+from planner.settings import (
+    DEFAULT_ALSO,
+    ENCODED_SUFFIXES,
+    MAX_COUNT,
+    MAX_MINUTES,
+    MAX_NAME_CHARS,
+    MAX_RADIUS_M,
+    NOMINAL_SPEED_KPH,
+    RESERVED_COLUMNS,
+    Coords,
+    Count,
+    GridSettings,
+    LayerSpec,
+    LevelSpec,
+    Minutes,
+    Mode,
+    NetworkSettings,
+    NonNegative,
+    OutputFormat,
+    Outputs,
+    Positive,
+    Radius,
+    ScenarioMeta,
+    Siting,
+    SolverSettings,
+    Standards,
+    StationSiting,
+    StrictModel,
+    SubcenterSiting,
+    Travel,
+)
+
+__all__ = [
+    "DEFAULT_ALSO",
+    "ENCODED_SUFFIXES",
+    "LAYER_KINDS",
+    "MAX_COUNT",
+    "MAX_DEPTH",
+    "MAX_LISTED",
+    "MAX_MINUTES",
+    "MAX_NAME_CHARS",
+    "MAX_RADIUS_M",
+    "MAX_SCENARIO_BYTES",
+    "NOMINAL_SPEED_KPH",
+    "RESERVED_COLUMNS",
+    "Coords",
+    "Count",
+    "GridSettings",
+    "LayerSpec",
+    "LevelSpec",
+    "Minutes",
+    "Mode",
+    "NetworkSettings",
+    "NonNegative",
+    "OutputFormat",
+    "Outputs",
+    "Positive",
+    "Radius",
+    "Scenario",
+    "ScenarioMeta",
+    "Siting",
+    "SolverSettings",
+    "Standards",
+    "StationSiting",
+    "SubcenterSiting",
+    "Travel",
+    "did_you_mean",
+    "load_scenario",
+    "parse_scenario",
+    "safe_folder_name",
+]
 
 #: Largest scenario file read (bytes); a scenario is a few kilobytes.
 MAX_SCENARIO_BYTES = 1_000_000
 #: Deepest nesting of tables and lists accepted (a scenario needs 4).
 MAX_DEPTH = 16
-#: Largest service radius (m) and travel time (min): beyond the extent of China.
-MAX_RADIUS_M = 10_000_000.0
-MAX_MINUTES = 10_000.0
-#: Largest count (budget, curve length …) accepted.
-MAX_COUNT = 1_000_000_000
 #: Problems listed in one message (the rest are counted).
 MAX_LISTED = 30
-#: Longest scenario name (characters).
-MAX_NAME_CHARS = 200
 
 LAYER_KINDS: tuple[str, ...] = (
     "centers",
@@ -66,390 +118,9 @@ LAYER_KINDS: tuple[str, ...] = (
     "roads",
     "candidates",
 )
-Coords = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
-Mode = Literal["euclidean", "network"]
-Travel = Literal["walk", "bike", "drive"]
-OutputFormat = Literal["gpkg", "geojson", "shp", "kml", "fgb", "parquet"]
 
-#: Nominal speeds (km/h) used to turn ``minutes`` into metres for straight-line coverage.
-NOMINAL_SPEED_KPH: dict[str, float] = {"walk": 5.0, "bike": 15.0, "drive": 40.0}
 
-#: Levels whose centers also count for a level by default: sub-centers give township
-#: service, stations extend village/community service.
-DEFAULT_ALSO: dict[str, tuple[str, ...]] = {"township": ("subcenter",), "village": ("station",)}
-
-
-def _number(**bounds: float) -> Any:
-    """A finite TOML number (int or float, never a boolean or text) within ``bounds``."""
-    return Field(strict=True, allow_inf_nan=False, **bounds)
-
-
-Positive = Annotated[float, _number(gt=0)]
-NonNegative = Annotated[float, _number(ge=0)]
-Radius = Annotated[float, _number(gt=0, le=MAX_RADIUS_M)]
-Minutes = Annotated[float, _number(gt=0, le=MAX_MINUTES)]
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
-#: Formats whose text encoding is not fixed by the format: the ``encoding`` setting
-#: applies to them only (shapefiles, zipped shapefiles, CSV/text ledgers).
-ENCODED_SUFFIXES = (".shp", ".dbf", ".zip", ".csv", ".txt")
-#: Column names the planner keeps for itself; a mapping may not use them.
-RESERVED_COLUMNS: frozenset[str] = frozenset({"geometry", "_row"})
-#: Characters Windows does not allow in a file name.
-_ILLEGAL_IN_FILE_NAME = '<>:"/\\|?*'
-_WINDOWS_DEVICES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-     *(f"LPT{i}" for i in range(1, 10))}
-)  # fmt: skip
-
-
-def did_you_mean(word: str, choices: Any) -> str:
-    """`` (did you mean X?)`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _check_crs(value: str | int, *, metric: bool) -> str | int:
-    """Refuse a CRS pyproj does not know; ``metric``: it must be projected in metres."""
-    try:
-        crs = pyproj.CRS.from_user_input(value)
-    except (pyproj.exceptions.CRSError, ValueError, TypeError, OverflowError):
-        raise ValueError(
-            f'unknown CRS {_describe(value)}; give an EPSG code such as "EPSG:4490"'
-        ) from None
-    if metric and not (crs.is_projected and {a.unit_name for a in crs.axis_info} == {"metre"}):
-        raise ValueError(
-            f'{_describe(value)} ({crs.name}) is not a projected CRS in metres; use "auto" or '
-            "a metric projection such as a CGCS2000 Gauss-Krüger zone (EPSG:4534–4554)"
-        )
-    if not (crs.is_projected or crs.is_geographic):
-        raise ValueError(
-            f"{_describe(value)} ({crs.name}) is a {crs.type_name}, not a map CRS; use a "
-            'geographic or projected CRS such as "EPSG:4490"'
-        )
-    return value
-
-
-def _text_or_code(value: Any) -> Any:
-    """Refuse anything but text or a whole number (an EPSG code, a sheet index)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"expected text or a whole number, got {_describe(value)}")
-    return value
-
-
-def _no_nul(value: Path | str | None) -> Any:
-    if value is not None and "\x00" in str(value):
-        raise ValueError("a path may not contain a NUL character")
-    return value
-
-
-def safe_folder_name(name: str) -> str:
-    """A folder name for ``name`` that stays one plain folder on every system.
-
-    Path separators and characters Windows forbids become ``_``, leading and trailing dots
-    and spaces are dropped (so ``..`` or ``../../x`` never climb out), Windows device names
-    (``CON``, ``NUL`` …) get a ``_`` appended, the result is cut to 120 bytes of UTF-8, and
-    an empty result becomes ``scenario``. Chinese and other letters are kept.
-    """
-    text = "".join(
-        "_" if ch in _ILLEGAL_IN_FILE_NAME or unicodedata.category(ch) == "Cc" else ch
-        for ch in name
-    )
-    while len(text.encode("utf-8")) > 120:
-        text = text[:-1]
-    text = text.strip(". ")
-    if text.split(".")[0].upper() in _WINDOWS_DEVICES:
-        text += "_"
-    return text or "scenario"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ScenarioMeta(_Strict):
-    """``[scenario]``: name, working CRS and output folder.
-
-    The ``name`` is shown in the outputs as given; the default output folder uses
-    :func:`safe_folder_name` of it, so a name is never a path.
-    """
-
-    name: str = Field("scenario", min_length=1, max_length=MAX_NAME_CHARS)
-    crs: str | StrictInt = "auto"
-    out_dir: Path | None = None
-    description: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, value: str) -> str:
-        if any(unicodedata.category(ch) == "Cc" for ch in value):
-            raise ValueError(f"control characters are not allowed, got {_describe(value)}")
-        if not value.strip():
-            raise ValueError("the name is empty")
-        return value
-
-    _crs_type = field_validator("crs", mode="before")(_text_or_code)
-
-    @field_validator("crs")
-    @classmethod
-    def _working_crs(cls, value: str | int) -> str | int:
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return value
-        return _check_crs(value, metric=True)
-
-    @field_validator("out_dir")
-    @classmethod
-    def _plain_path(cls, value: Path | None) -> Path | None:
-        return _no_nul(value)
-
-
-class LayerSpec(BaseModel):
-    """``[layers.<kind>]``: where a layer is and how to read it.
-
-    Besides the keys below, any canonical column name of the layer kind (``id``,
-    ``name``, ``population`` …) may map to the source column that holds it (text).
-    """
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    path: Path
-    layer: str | None = None
-    coords: Coords | None = None
-    crs: str | StrictInt | None = None
-    encoding: str | None = None
-    sheet: str | StrictInt | None = None
-    lon: str | None = None
-    lat: str | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _plain_path(cls, value: Path) -> Path:
-        return _no_nul(value)
-
-    _crs_type = field_validator("crs", "sheet", mode="before")(_text_or_code)
-
-    @field_validator("crs")
-    @classmethod
-    def _known_crs(cls, value: str | int | None) -> str | int | None:
-        return None if value is None else _check_crs(value, metric=False)
-
-    @field_validator("encoding")
-    @classmethod
-    def _text_encoding(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            info = codecs.lookup(value)
-        except (LookupError, ValueError):
-            raise ValueError(
-                f'unknown encoding {_describe(value)}; use e.g. "gbk" or "utf-8"'
-            ) from None
-        if not getattr(info, "_is_text_encoding", True):
-            raise ValueError(
-                f'{_describe(value)} is not a text encoding; use e.g. "gbk" or "utf-8"'
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _encoding_applies(self) -> LayerSpec:
-        suffix = self.path.suffix.lower()
-        if self.encoding is not None and suffix not in ENCODED_SUFFIXES:
-            raise ValueError(
-                f".encoding: a {suffix or 'file without suffix'} file carries its own text "
-                f"encoding; encoding applies to {', '.join(ENCODED_SUFFIXES)} files only "
-                "(remove it)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _mapping_is_text(self) -> LayerSpec:
-        lines = []
-        sources: dict[str, str] = {}
-        for canonical, source in (self.model_extra or {}).items():
-            if canonical in RESERVED_COLUMNS or canonical.startswith("_"):
-                lines.append(f".{canonical}: reserved for the planner; it cannot be mapped")
-            elif not isinstance(source, str) or not source.strip():
-                lines.append(
-                    f".{canonical}: expected the name of a source column (text), "
-                    f"got {_describe(source)}"
-                )
-            elif source in RESERVED_COLUMNS:
-                lines.append(
-                    f".{canonical}: {_describe(source)} is the geometry or row number, not an "
-                    "attribute column; map an attribute column"
-                )
-            elif source in sources:
-                lines.append(
-                    f".{canonical}: column {_describe(source)} is already mapped to "
-                    f"{sources[source]}; map each source column once"
-                )
-            else:
-                sources[source] = canonical
-        if lines:
-            raise ValueError("\n".join(lines))
-        return self
-
-    @property
-    def columns(self) -> dict[str, str]:
-        """Column mapping ``canonical name → source column``."""
-        return {k: str(v) for k, v in (self.model_extra or {}).items()}
-
-
-class LevelSpec(_Strict):
-    """``[levels.<level>]``: the service radius of one level."""
-
-    radius_m: Radius | None = None
-    minutes: Minutes | None = None
-    mode: Mode = "euclidean"
-    travel: Travel = "walk"
-    also: tuple[str, ...] | None = None
-
-    @model_validator(mode="after")
-    def _one_radius(self) -> LevelSpec:
-        if (self.radius_m is None) == (self.minutes is None):
-            raise ValueError("give exactly one of radius_m or minutes")
-        return self
-
-    @field_validator("also")
-    @classmethod
-    def _known_levels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if value is None else tuple(_level_key(v) for v in value)
-
-    @property
-    def cutoff_m(self) -> float:
-        """Radius in metres (``minutes`` at the nominal speed of ``travel``)."""
-        if self.radius_m is not None:
-            return float(self.radius_m)
-        return float(self.minutes) * NOMINAL_SPEED_KPH[self.travel] * 1000.0 / 60.0
-
-    @property
-    def uses_time(self) -> bool:
-        """True when the radius is a travel time along roads."""
-        return self.minutes is not None and self.mode == "network"
-
-
-class SubcenterSiting(_Strict):
-    """``[siting.subcenters]``: sub-centers at the former seats of merged townships."""
-
-    enabled: StrictBool = True
-    max_count: Count | None = None
-
-
-class StationSiting(_Strict):
-    """``[siting.stations]``: branch stations on the remaining gaps."""
-
-    enabled: StrictBool = True
-    budget: Count | None = None
-    target_coverage: Annotated[float, _number(gt=0, le=1)] | None = None
-    candidates: Literal["villages", "candidates", "grids"] = "villages"
-    capacity: Positive | None = None
-    min_per_township: Count | None = None
-    curve_max: Count | None = None
-    radius_m: Radius | None = None
-    minutes: Minutes | None = None
-
-    @model_validator(mode="after")
-    def _budget_or_target(self) -> StationSiting:
-        if self.budget is not None and self.target_coverage is not None:
-            raise ValueError("give budget or target_coverage, not both")
-        if self.radius_m is not None and self.minutes is not None:
-            raise ValueError("give radius_m or minutes, not both")
-        return self
-
-    @property
-    def has_radius(self) -> bool:
-        """True when stations have a service radius of their own."""
-        return self.radius_m is not None or self.minutes is not None
-
-
-class SolverSettings(_Strict):
-    """``[siting.solver]``: HiGHS limits."""
-
-    time_limit_s: Positive = 60.0
-    mip_gap: Annotated[float, _number(ge=0, lt=1)] = 1e-4
-
-
-class Siting(_Strict):
-    """``[siting]``."""
-
-    subcenters: SubcenterSiting = SubcenterSiting()
-    stations: StationSiting = StationSiting()
-    solver: SolverSettings = SolverSettings()
-
-
-class GridSettings(_Strict):
-    """``[grids]``: governance grid generation."""
-
-    enabled: StrictBool = True
-    households_per_grid: Positive | None = None
-    population_per_grid: Positive | None = None
-    rural_households_per_grid: Positive = 30.0
-    urban_households_per_grid: Positive = 250.0
-    workers_per_grid_rural: Positive = 30_241 / 18_332
-    workers_per_grid_urban: Positive = 5_044 / 2_292
-
-    @model_validator(mode="after")
-    def _one_target(self) -> GridSettings:
-        if self.households_per_grid is not None and self.population_per_grid is not None:
-            raise ValueError("give households_per_grid or population_per_grid, not both")
-        return self
-
-
-class Outputs(_Strict):
-    """``[outputs]``: formats, output CRS, language and map options."""
-
-    formats: tuple[OutputFormat, ...] = ("gpkg",)
-    crs: str | StrictInt = "EPSG:4490"
-    shp_encoding: Literal["utf-8", "gbk"] = "utf-8"
-    map: StrictBool = True
-    report: StrictBool = True
-    lang: Literal["zh", "en"] = "zh"
-    tiles: Literal["none", "osm", "tianditu"] = "none"
-    tianditu_key: str = ""
-
-    _crs_type = field_validator("crs", mode="before")(_text_or_code)
-
-    @field_validator("crs")
-    @classmethod
-    def _map_crs(cls, value: str | int) -> str | int:
-        return _check_crs(value, metric=False)
-
-
-class NetworkSettings(_Strict):
-    """``[network]``: how road lines become a routable network."""
-
-    tolerance_m: NonNegative = 1.0
-    max_access_m: Positive = 500.0
-    min_component_nodes: Annotated[int, Field(strict=True, ge=1, le=MAX_COUNT)] = 10
-    speeds: dict[Travel, dict[str, NonNegative]] = Field(default_factory=dict)
-
-
-class Standards(_Strict):
-    """``[standards]``: the construction standard centers are checked against."""
-
-    profile: str | None = None
-    file: Path | None = None
-
-    @field_validator("file")
-    @classmethod
-    def _plain_path(cls, value: Path | None) -> Path | None:
-        return _no_nul(value)
-
-    @model_validator(mode="after")
-    def _one_choice(self) -> Standards:
-        if self.profile is not None and self.file is not None:
-            raise ValueError("give profile or file, not both")
-        return self
-
-
-def _level_key(value: Any) -> str:
-    """The canonical level of a ``[levels.*]`` key or an ``also`` entry."""
-    try:
-        return normalize_level(value)
-    except PlannerError as exc:
-        raise ValueError(f"{exc}{did_you_mean(str(value).strip().lower(), LEVELS)}") from None
-
-
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """A whole validated scenario; see the README's scenario reference."""
 
     scenario: ScenarioMeta = ScenarioMeta()
@@ -475,8 +146,10 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _station_candidates_exist(self) -> Scenario:
         stations = self.siting.stations
-        if stations.enabled and stations.candidates == "candidates" and (
-            "candidates" not in self.layers
+        if (
+            stations.enabled
+            and stations.candidates == "candidates"
+            and ("candidates" not in self.layers)
         ):
             raise ValueError(
                 'siting.stations.candidates = "candidates" but the scenario has no '
@@ -523,7 +196,7 @@ class Scenario(_Strict):
         keys: dict[str, str] = {}
         for key, spec in value.items():
             try:
-                level = _level_key(key)
+                level = level_key(key)
             except ValueError as exc:
                 raise ValueError(f"levels.{key}: {exc}") from None
             if level in out:
@@ -595,101 +268,6 @@ def _unknown_layer_keys(kind: str, spec: dict[str, Any]) -> list[str]:
     ]
 
 
-def _describe(value: Any) -> str:
-    """A value as the user wrote it in TOML, cut short when long."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return text if len(text) <= 60 else text[:57] + '…"'
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
-_EXPECTED: dict[str, str] = {
-    "float_parsing": "expected a number",
-    "float_type": "expected a number",
-    "finite_number": "expected a finite number",
-    "int_parsing": "expected a whole number",
-    "int_type": "expected a whole number",
-    "int_from_float": "expected a whole number",
-    "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false",
-    "string_type": "expected text",
-    "dict_type": "expected a table",
-    "model_type": "expected a table",
-    "model_attributes_type": "expected a table",
-    "tuple_type": "expected a list",
-    "list_type": "expected a list",
-    "path_type": "expected a path (text)",
-    "string_too_short": "expected non-empty text",
-    "string_too_long": f"expected at most {MAX_NAME_CHARS} characters",
-}
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The settings model whose key ``loc[-1]`` is, following ``loc`` from the top."""
-    model: Any = Scenario
-    parts = list(loc[:-1])
-    while parts:
-        field = model.model_fields.get(str(parts.pop(0)))
-        if field is None:
-            return None
-        annotation = field.annotation
-        if get_origin(annotation) is dict:
-            annotation = get_args(annotation)[1]
-            if not parts:
-                return None
-            parts.pop(0)  # the table's own key (a layer kind, a level)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    return model
-
-
-#: Steps pydantic puts in an error location that are not keys (``function-after[…]``,
-#: ``[key]`` for a bad table key).
-_PYDANTIC_STEP = re.compile(r"\[key\]|(function|tagged-union|union)-?[\w-]*\[.*\]", re.S)
-
-
-def _format_error(err: dict[str, Any]) -> str:
-    *path, last = err["loc"] or ("",)
-    parts = tuple(p for p in path if not _PYDANTIC_STEP.fullmatch(str(p)))
-    if err["type"] == "extra_forbidden" or not _PYDANTIC_STEP.fullmatch(str(last)):
-        parts += (last,)  # an unknown key is the user's, whatever it looks like
-    loc = ".".join(str(p) for p in parts)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        model = _model_at(parts)
-        hint = did_you_mean(parts[-1], model.model_fields) if model and parts else ""
-        return f"{loc}: unknown key{hint}"
-    if kind == "missing":
-        return f"{loc}: required key is missing"
-    if kind in _EXPECTED:
-        return f"{loc}: {_EXPECTED[kind]}, got {_describe(err.get('input'))}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if kind == "literal_error":
-        message = message.replace("Input should be", "expected")
-        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-        hint = did_you_mean(err.get("input"), choices) if isinstance(err.get("input"), str) else ""
-        return f"{loc}: {message}, got {_describe(err.get('input'))}{hint}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        message = message.replace("Input should be", "expected a number")
-        return f"{loc}: {message}, got {_describe(err.get('input'))}"
-    return "\n  ".join(_at(loc, line) for line in message.split("\n"))
-
-
-def _at(loc: str, line: str) -> str:
-    """Prefix one message line with its key path; a line starting with ``.`` names a
-    key below ``loc``, a line starting with ``loc`` has its path already."""
-    if line.startswith("."):
-        return f"{loc}{line}"
-    return line if not loc or line.startswith(loc) else f"{loc}: {line}"
-
-
 _TOO_DEEP = f"keys, tables or lists nested more than {MAX_DEPTH} levels"
 _KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
 #: A key of more than MAX_DEPTH dot-separated parts where a key starts (a line, a table
@@ -728,7 +306,7 @@ def parse_scenario(data: dict[str, Any], *, base_dir: Path, source: str = "scena
         return Scenario.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         errors = exc.errors()
-        lines = [_format_error(e) for e in errors[:MAX_LISTED]]
+        lines = [format_error(e, Scenario) for e in errors[:MAX_LISTED]]
         if len(errors) > MAX_LISTED:
             lines.append(f"… and {len(errors) - MAX_LISTED:,} more")
         raise PlannerError(f"{source}: invalid scenario\n  " + "\n  ".join(lines)) from None

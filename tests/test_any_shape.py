@@ -31,7 +31,8 @@ import pytest
 import shapely
 
 from planner.errors import PlannerError
-from planner.grids.generate import generate_grids
+from planner.grids import generate_grids
+from planner.outputs.writers import write_outputs
 from planner.pipeline import Plan, run
 from planner.scenario import LAYER_KINDS, load_scenario
 from planner.schemas import SCHEMAS
@@ -404,7 +405,8 @@ def _check_village_points(case: Case, plan: Plan) -> None:
 def test_any_valid_shape_runs(name: str, tmp_path: Path) -> None:
     case = CASES[name]()
     scenario = load_scenario(write_case(case, tmp_path))
-    plan = run(scenario, out_dir=tmp_path / "out", write=True)
+    plan = run(scenario)
+    write_outputs(plan, tmp_path / "out")
     check_outputs(case, plan, tmp_path / "out")
 
 
@@ -448,7 +450,7 @@ def test_candidate_layer_named_but_absent_is_refused(tmp_path: Path) -> None:
 
 def test_excel_cells_of_empty_text_columns() -> None:
     """An empty table (no village left uncovered) has text columns of no rows."""
-    from planner.outputs.files import _fit_excel_cells
+    from planner.outputs.xlsx import _fit_excel_cells
 
     empty = pd.DataFrame({"id": pd.Series([], dtype="string"), "n": pd.Series([], dtype=object)})
     assert _fit_excel_cells(empty.copy()).empty
@@ -463,8 +465,8 @@ def test_dask_engine_runs_the_barest_inputs(name: str, tmp_path: Path) -> None:
     """The Dask engine partitions by county: with no township or county layer and no codes
     beyond ``id`` it still gives the in-process coverage."""
     scenario = load_scenario(write_case(CASES[name](), tmp_path))
-    spread = run(scenario, write=False, engine="dask")
-    local = run(scenario, write=False)
+    spread = run(scenario, engine="dask")
+    local = run(scenario)
     assert spread.summary["levels"] == local.summary["levels"]
     assert spread.summary["after"] == local.summary["after"]
 
@@ -473,7 +475,7 @@ def test_compliance_by_unit_without_codes_uses_the_polygons(tmp_path: Path) -> N
     """Centers and townships without codes: the compliance summary counts each center in
     the township and county polygon that holds it."""
     case = case_all_columns_dropped()
-    plan = run(load_scenario(write_case(case, tmp_path)), write=False)
+    plan = run(load_scenario(write_case(case, tmp_path)))
     table = plan.tables["compliance_by_township"]
     centers = case.frames["centers"]
     for scope, kind in (("township_id", "townships"), ("county_id", "counties")):
@@ -488,10 +490,10 @@ def test_compliance_by_unit_without_codes_uses_the_polygons(tmp_path: Path) -> N
 def test_inspection_round_without_codes_stratifies_by_county_polygon(tmp_path: Path) -> None:
     """``planner inspect`` on centers without county or township codes: each stop gets the
     county whose polygon holds it."""
-    from planner.pipeline import plan_inspection
+    from planner.pipeline import inspection_plan
 
     case = case_all_columns_dropped()
-    stops, _ = plan_inspection(load_scenario(write_case(case, tmp_path)), sample=6, seed=1)
+    stops, _ = inspection_plan(load_scenario(write_case(case, tmp_path)), sample=6, seed=1)
     assert len(stops) == 6
     counties = case.frames["counties"].to_crs(stops.crs)
     for county, point in zip(stops["county_id"], stops.geometry, strict=True):

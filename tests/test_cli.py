@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from conftest import tiny_frames
 
@@ -280,3 +281,120 @@ def test_misspelt_key_gets_a_suggestion(tiny_region):
     result = planner("validate", str(tiny_region))
     assert result.returncode == 2
     assert "levels.township.radius: unknown key (did you mean radius_m?)" in result.stderr
+
+
+# --- issue 14: --out, synth, grids, compare -------------------------------------------
+
+
+def _levels(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text(encoding="utf-8"))["levels"]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_out_writes_into_the_given_folder_and_leaves_out_dir_alone(tiny_region):
+    assert planner("run", str(tiny_region)).returncode == 0
+    own = tiny_region.parent / "out"
+    before = _snapshot(own)
+    other = tiny_region.parent / "elsewhere" / "o"
+    result = planner("run", str(tiny_region), "--out", str(other))
+    assert result.returncode == 0, result.stderr
+    assert _snapshot(own) == before  # not one byte of the scenario's out_dir changed
+    assert _levels(other) == _levels(own)
+    marker = json.loads((other / ".planner-output.json").read_text(encoding="utf-8"))
+    written = {p.name for p in other.iterdir()} - {".planner-output.json"}
+    assert set(marker["files"]) == written and {"summary.json", "coverage.gpkg"} <= written
+
+
+def _synth(out: Path, seed: int) -> subprocess.CompletedProcess:
+    return planner(
+        "synth", "--villages", "30", "--townships", "3", "--seed", str(seed), "--out", str(out)
+    )
+
+
+def _layers(folder: Path) -> dict[str, gpd.GeoDataFrame]:
+    return {p.stem: gpd.read_file(p) for p in sorted(folder.glob("*.gpkg"))}
+
+
+def test_synth_is_deterministic_and_runs(tmp_path):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        assert _synth(tmp_path / name, seed).returncode == 0
+    a, b, c = (_layers(tmp_path / name) for name in "abc")
+    assert set(a) >= {"villages", "centers", "townships", "roads"} and set(a) == set(b)
+    for kind in a:
+        pd.testing.assert_frame_equal(a[kind].to_wkt(), b[kind].to_wkt(), check_dtype=False)
+    scenario = (tmp_path / "a" / "scenario.toml").read_text(encoding="utf-8")
+    assert scenario == (tmp_path / "b" / "scenario.toml").read_text(encoding="utf-8")
+    assert not a["villages"].geometry.equals(c["villages"].geometry)  # another seed
+    result = planner("run", str(tmp_path / "a" / "scenario.toml"), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    population = float(a["villages"]["population"].sum())
+    for summary in _levels(tmp_path / "o").values():
+        assert summary["villages_total"] == len(a["villages"]) == 30
+        assert summary["population_total"] == pytest.approx(population)
+
+
+def test_grids_balance_households_and_a_user_grid_layer_is_checked(tiny_region):
+    out = tiny_region.parent / "g"
+    result = planner("grids", str(tiny_region), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert not (out / "summary.json").exists()  # grids write only the grid files
+    grids = gpd.read_file(out / "grids.gpkg")
+    villages = tiny_frames()["villages"].set_index("id")
+    households = grids.groupby("village_id")["households"].sum()
+    assert households.to_dict() == pytest.approx(villages["households"].to_dict())
+    assert grids["id"].is_unique
+    assert (grids["id"] == grids["village_id"] + grids["seq"].map("{:03d}".format)).all()
+    by_village = pd.read_csv(out / "grids_by_village.csv", dtype={"village_id": str})
+    counts = grids["village_id"].value_counts()
+    assert by_village.set_index("village_id")["grids"].to_dict() == counts.to_dict()
+
+    village = counts.idxmax()
+    mine = grids.index[grids["village_id"] == village]
+    dropped = grids.loc[mine[0]]
+    user = grids.drop(index=mine[0])
+    user.loc[mine[2], "id"] = user.loc[mine[1], "id"]  # a duplicate code
+    user.to_file(tiny_region.parent / "user_grids.gpkg")
+    text = tiny_region.read_text(encoding="utf-8")
+    tiny_region.write_text(text + '\n[layers.grids]\npath = "user_grids.gpkg"\n', "utf-8")
+    result = planner("grids", str(tiny_region), "--out", str(tiny_region.parent / "u"))
+    assert result.returncode == 0, result.stderr
+    issues = gpd.read_file(tiny_region.parent / "u" / "grid_issues.gpkg")
+    assert set(issues["kind"]) == {"gap", "code"}
+    gap = issues[issues["kind"] == "gap"]
+    assert gap["village_id"].tolist() == [village]
+    metric = gap.to_crs("EPSG:4550").area.iloc[0]
+    assert metric == pytest.approx(dropped["area_m2"], rel=1e-3)
+    assert set(issues.loc[issues["kind"] == "code", "grid_id"]) == {user.loc[mine[1], "id"]}
+
+
+def test_compare_equals_each_runs_summary(tiny_region):
+    text = tiny_region.read_text(encoding="utf-8")
+    b = tiny_region.with_name("b.toml")
+    b.write_text(text.replace("radius_m = 500", "radius_m = 3500").replace('"out"', '"out_b"'))
+    summaries = {}
+    for path, out in ((tiny_region, "out"), (b, "out_b")):
+        assert planner("run", str(path)).returncode == 0
+        summaries[path] = json.loads((tiny_region.parent / out / "summary.json").read_text())
+    out = tiny_region.parent / "cmp"
+    result = planner("compare", str(tiny_region), str(b), "--out", str(out), "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert {"compare.csv", "compare.xlsx", "compare.html"} <= {p.name for p in out.iterdir()}
+    table = pd.read_csv(out / "compare.csv")
+    a_col, b_col, diff = table.columns[2:5]
+
+    def expected(summary: dict) -> list[float]:
+        values = []
+        for level, before in summary["levels"].items():
+            after = summary["after"]["levels"][level]
+            values += [100 * before["population_covered"] / before["population_total"],
+                       100 * after["population_covered"] / after["population_total"],
+                       before["villages_uncovered"], after["villages_uncovered"]]  # fmt: skip
+        kinds = [p["kind"] for p in summary["proposals"]]
+        return [*values, kinds.count("subcenter"), kinds.count("station"), len(kinds)]
+
+    assert table[a_col].tolist() == pytest.approx(expected(summaries[tiny_region]))
+    assert table[b_col].tolist() == pytest.approx(expected(summaries[b]))
+    assert table[diff].tolist() == pytest.approx((table[b_col] - table[a_col]).tolist())

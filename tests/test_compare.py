@@ -35,7 +35,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def plans(region: Path) -> dict[str, Plan]:
-    return {k: run(load_scenario(region / f"{k}.toml"), write=False) for k in ("a", "b", "c")}
+    return {k: run(load_scenario(region / f"{k}.toml")) for k in ("a", "b", "c")}
 
 
 def with_proposals(plan: Plan, kinds: list[str], *, after: bool) -> Plan:
@@ -129,7 +129,8 @@ def test_compare_plot_bars_equal_the_table(plans: dict[str, Plan]):
 
 def test_write_compare(region: Path, tmp_path: Path, plans: dict[str, Plan]):
     out = tmp_path / "cmp"
-    written = write_compare(region / "a.toml", region / "b.toml", out)
+    sources = (region / "a.toml", region / "b.toml")
+    written = write_compare(plans["a"], plans["b"], out, sources=sources)
     assert written == {"xlsx": out / "compare.xlsx", "csv": out / "compare.csv",
                        "html": out / "compare.html", "map": out / "compare_map.html"}  # fmt: skip
     expected = compare(plans["a"], plans["b"])  # the scenario's language: zh

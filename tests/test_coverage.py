@@ -125,7 +125,7 @@ def _station_scenario(village_m: float, station_m: float):
     station_m=st.integers(1, 2000),
 )
 def test_stations_serve_with_their_own_radius(targets, own, stations, village_m, station_m):
-    from planner.pipeline import compute_levels
+    from planner.steps import compute_levels, coverage_levels
 
     villages = frame(targets, id=[f"v{i}" for i in range(len(targets))],
                      population=np.ones(len(targets)))  # fmt: skip
@@ -134,7 +134,8 @@ def test_stations_serve_with_their_own_radius(targets, own, stations, village_m,
         id=[f"c{i}" for i in range(len(own) + len(stations))],
         level=["village"] * len(own) + ["station"] * len(stations),
     )
-    res = compute_levels(_station_scenario(village_m, station_m), villages, centers)["village"]
+    levels = coverage_levels(_station_scenario(village_m, station_m))
+    res = compute_levels(villages, centers, levels)["village"]
     tx, cx = np.asarray(targets, float) * 100, np.asarray([*own, *stations], float) * 100
     d = np.hypot(*(tx[:, None, :] - cx[None, :, :]).transpose(2, 0, 1))
     radius = np.r_[np.full(len(own), village_m), np.full(len(stations), station_m)]

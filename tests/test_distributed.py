@@ -16,9 +16,10 @@ from planner.cli import app
 from planner.distributed import compute_levels_dask, dask_client, halo_m
 from planner.errors import PlannerError
 from planner.layers import load_layers
-from planner.pipeline import compute_levels, run
-from planner.routing import RoadSearch, road_network
+from planner.pipeline import run
+from planner.routing import RoadSearch
 from planner.scenario import LevelSpec, NetworkSettings, load_scenario
+from planner.steps import compute_levels, coverage_levels, road_network
 from planner.synth.region import generate_region, write_region
 
 # Road levels by length and by time, straight-line levels, and a level served by two.
@@ -77,16 +78,18 @@ def coverage_columns(villages):
 def test_dask_equals_in_process_on_every_column(scenario, layers, client):
     villages, centers = layers["villages"], layers["centers"]
     net = road_network(scenario, layers)
+    levels = coverage_levels(scenario)
     local = compute_levels(
-        scenario,
         villages,
         centers,
+        levels,
         roads=RoadSearch(net, villages, scenario.network.max_access_m),
     )
     spread = compute_levels_dask(
-        scenario,
         villages,
         centers,
+        levels,
+        network=scenario.network,
         roads=layers["roads"],
         townships=layers["townships"],
         client=client,
@@ -115,7 +118,10 @@ def test_straight_line_gaps_beyond_the_halo_are_exact(scenario, layers, client):
     the halo (checked against a brute-force distance matrix)."""
     villages, centers = layers["villages"], layers["centers"]
     station = centers[centers["level"] == "station"].reset_index(drop=True)
-    found = compute_levels_dask(scenario, villages, station, roads=layers["roads"], client=client)
+    found = compute_levels_dask(
+        villages, station, coverage_levels(scenario), network=scenario.network,
+        roads=layers["roads"], client=client,
+    )  # fmt: skip
     res = found["station"]
     vxy = np.column_stack([villages.geometry.x, villages.geometry.y])
     cxy = np.column_stack([station.geometry.x, station.geometry.y])
@@ -146,9 +152,9 @@ def test_unreachable_scheduler_is_a_clear_error():
 def test_run_rejects_unknown_engine_and_lone_scheduler(tiny_region):
     scenario = load_scenario(tiny_region)
     with pytest.raises(PlannerError, match="engine must be one of inprocess, dask"):
-        run(scenario, engine="spark", write=False)
+        run(scenario, engine="spark")
     with pytest.raises(PlannerError, match="needs the Dask engine"):
-        run(scenario, scheduler="tcp://127.0.0.1:9", write=False)
+        run(scenario, scheduler="tcp://127.0.0.1:9")
 
 
 def test_cli_bad_scheduler_exits_2(tiny_region):
@@ -167,8 +173,8 @@ def test_run_with_the_dask_engine_gives_the_in_process_plan(tiny_region, client,
 
     monkeypatch.setattr("planner.distributed.dask_client", given_client)
     scenario = load_scenario(tiny_region)
-    local = run(scenario, write=False)
-    spread = run(scenario, write=False, engine="dask")
+    local = run(scenario)
+    spread = run(scenario, engine="dask")
     assert (local.summary["engine"], spread.summary["engine"]) == ("inprocess", "dask")
     columns = coverage_columns(local.villages)
     pd.testing.assert_frame_equal(local.villages[columns], spread.villages[columns])
@@ -183,12 +189,13 @@ def test_dask_equals_in_process_with_a_station_radius(scenario, layers, client):
     assert len(own.serving_groups("village")) == 2
     villages, centers = layers["villages"], layers["centers"]
     net = road_network(own, layers)
+    levels = coverage_levels(own)
     local = compute_levels(
-        own, villages, centers, roads=RoadSearch(net, villages, own.network.max_access_m)
+        villages, centers, levels, roads=RoadSearch(net, villages, own.network.max_access_m)
     )
     spread = compute_levels_dask(
-        own, villages, centers, roads=layers["roads"], townships=layers["townships"],
-        client=client,
+        villages, centers, levels, network=own.network, roads=layers["roads"],
+        townships=layers["townships"], client=client,
     )  # fmt: skip
     a = annotate_villages(villages.drop(columns="_row"), local)
     b = annotate_villages(villages.drop(columns="_row"), spread)

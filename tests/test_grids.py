@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from planner.errors import PlannerError
-from planner.grids.generate import (
+from planner.grids import (
     RURAL_HOUSEHOLDS_PER_GRID,
     RURAL_WORKERS_PER_GRID,
     URBAN_HOUSEHOLDS_PER_GRID,

@@ -367,7 +367,7 @@ def test_road_cost_follows_the_roads():
     import geopandas as gpd
     from shapely.geometry import LineString, Point
 
-    from planner.network.graph import build_network
+    from planner.network import build_network
     from planner.standards.inspection import road_cost
 
     roads = gpd.GeoDataFrame(

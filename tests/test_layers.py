@@ -14,7 +14,7 @@ import pytest
 from conftest import SCENARIO, SHARED_DATA, lonlat, tiny_frames
 from shapely.geometry import LineString, Point, Polygon
 
-from planner import readers
+from planner import readers, workbooks
 from planner.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from planner.errors import PlannerError, ValidationError
 from planner.layers import collect_layers, load_layers
@@ -536,9 +536,9 @@ def test_xlsx_larger_than_the_cap_is_refused(tmp_path, monkeypatch):
     path = write_ledger(tmp_path, ledger(tiny_frames()), ".xlsx")
     with zipfile.ZipFile(tmp_path / "villages.xlsx") as book:
         total = sum(info.file_size for info in book.infolist())
-    monkeypatch.setattr(readers, "MAX_XLSX_BYTES", total - 1)
+    monkeypatch.setattr(workbooks, "MAX_XLSX_BYTES", total - 1)
     one(problems_of(path), "the workbook unpacks to")
-    monkeypatch.setattr(readers, "MAX_XLSX_BYTES", total)
+    monkeypatch.setattr(workbooks, "MAX_XLSX_BYTES", total)
     assert not problems_of(path)
 
 

@@ -23,8 +23,7 @@ from scipy.spatial import Delaunay, QhullError
 from shapely.ops import substring
 
 from planner.errors import PlannerError
-from planner.network import search as _search
-from planner.network.graph import (
+from planner.network import (
     DEFAULT_SPEEDS,
     build_network,
     nearest_facility,
@@ -36,6 +35,8 @@ from planner.network.graph import (
     snap,
     to_networkx,
 )
+from planner.network import areas as _areas
+from planner.network import search as _search
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm"
 CRS = "EPSG:3857"
@@ -439,7 +440,7 @@ def cut_at_vertices(lines: gpd.GeoDataFrame, step: float) -> gpd.GeoDataFrame:
 def test_chains_string_edges_end_to_end(case, step):
     net = build_network(cut_at_vertices(case["lines"], step), min_component_nodes=1)
     mode = case["mode"]
-    chains = _search.build_chains(net, mode)
+    chains = _areas.build_chains(net, mode)
     usable = net.speed_kph(mode) > 0
     assert ((chains.chain >= 0) == usable).all()
     length = net.edges["length"].to_numpy()
@@ -491,7 +492,7 @@ def test_substrings_match_shapely(seed, n, k, at_vertex):
         xy = shapely.get_coordinates(lines[which[i]])
         along = np.r_[0, np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]
         start[i], end[i] = np.sort(rng.choice(along, 2))
-    got = _search.substrings(lines, which, start, end)
+    got = _areas.substrings(lines, which, start, end)
     for part, w, a, b in zip(got, which, start, end, strict=True):
         want = substring(lines[w], a, b)
         assert shapely.hausdorff_distance(part, want) < 1e-6
@@ -513,7 +514,7 @@ def test_service_areas_are_the_buffered_reached_road(case, step, buffer):
     # from its own edge, plus the access legs: buffered one by one and united
     aug = _search.augment(net, mode, weight, sites, [])
     dist, _, source = _search.search(aug, cutoff)
-    host, a, b, label = _search.reached_parts(
+    host, a, b, label = _areas.reached_parts(
         net, aug, dist, source, cutoff=cutoff, weight=weight, mode=mode
     )
     geoms = net.edges.geometry.to_numpy()

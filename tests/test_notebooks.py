@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 DEMO = REPO / "layers" / "demo"
 ADCODE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cn_admin"
-NAMES = ("01_tour", "02_what_if", "03_grids", "04_your_own_data")
+NAMES = ("01_tour", "02_what_if", "03_grids", "04_your_own_data", "05_python_api")
 WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning: ")
 
 
@@ -219,3 +219,52 @@ def test_own_data_from_demo(tmp_path):
     nb = execute("04_your_own_data", tmp_path, PLANNER_CN_ADMIN=str(tmp_path / "absent"))
     located = int(demo_ledger()["编码"].astype(str).str.startswith("150521").sum())
     check_own_data(nb, tmp_path, located=located, source="demo")
+
+
+# ---------------------------------------------------------------------------- 05 Python API
+
+
+def demo_points(crs: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Ledger rows in village-area order and a point inside each area, in ``crs``."""
+    areas = gpd.read_file(DEMO / "village_areas.shp").to_crs(crs)
+    ledger = demo_ledger().set_index(demo_ledger()["编码"].astype(str))
+    rows = ledger.loc[areas["编码"].astype(str)]
+    inside = areas.representative_point()
+    return rows, np.column_stack([inside.x, inside.y])
+
+
+def within(points: np.ndarray, sites: np.ndarray, radius: float) -> np.ndarray:
+    d = np.hypot(points[:, None, 0] - sites[None, :, 0], points[:, None, 1] - sites[None, :, 1])
+    return (d <= radius).any(axis=1)
+
+
+def test_python_api(tmp_path):
+    nb = execute("05_python_api", tmp_path)
+    assert_clean(nb)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "from planner" not in code and "import planner as pl" in code
+    head = headline(nb)
+    rows, xy = demo_points(head["crs"])
+    assert head["villages"] == len(rows)
+    centers = gpd.read_file(DEMO / "centers.gpkg").to_crs(head["crs"])
+    center_xy = np.column_stack([centers.geometry.x, centers.geometry.y])
+    township = within(xy, center_xy[centers["level"].eq("township").to_numpy()], 12_000)
+    assert head["township_covered"] == int(township.sum())
+    serving = centers["level"].isin(["village", "station"]).to_numpy()
+    assert head["straight_covered"] == int(within(xy, center_xy[serving], 1000).sum())
+    assert 0 < head["road_covered"] <= head["straight_covered"], "roads are never shorter"
+    table = pd.read_csv(DEMO / "candidates.csv", encoding="utf-8-sig").set_index("id")
+    chosen = gpd.GeoSeries(
+        gpd.points_from_xy(table.loc[head["chosen"], "lon"], table.loc[head["chosen"], "lat"]),
+        crs="EPSG:4326",
+    ).to_crs(head["crs"])
+    sites = np.vstack([center_xy[serving], np.column_stack([chosen.x, chosen.y])])
+    reached = within(xy, sites, 1000)
+    assert head["population_covered"] == pytest.approx(rows["人口"].to_numpy(float)[reached].sum())
+    assert head["gap"] == 0 and 1 <= head["fewest"] <= len(head["chosen"])
+    first = rows[rows["乡镇编码"] == rows["乡镇编码"].iloc[0]]
+    assert head["households"] == first["户数"].sum()
+    target = np.where(first["城乡"] == "城镇", 250.0, 30.0)
+    expected = np.maximum(1, np.rint(first["户数"].to_numpy(float) / target))
+    assert head["grids"] == int(expected.sum())
+    assert head["issue_kinds"] == ["gap"]

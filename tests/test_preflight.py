@@ -9,6 +9,7 @@ import pytest
 from conftest import SCENARIO, tiny_frames
 
 from planner.errors import ValidationError
+from planner.outputs.writers import write_outputs
 from planner.pipeline import run
 from planner.preflight import NO_LEVELS, check_scenario, unreadable_layers
 from planner.scenario import load_scenario
@@ -165,10 +166,11 @@ def test_write_false_ignores_the_out_dir(region, tmp_path):
     assert check_scenario(scenario, out_dir=region, write=False) == []
 
 
-def test_run_stops_before_reading_anything(region, tmp_path):
+def test_writing_into_the_input_folder_is_refused_before_any_file(region, tmp_path):
     scenario = scenario_in(tmp_path / "s", layers=region)
     before = sorted(p.name for p in region.iterdir())
+    plan = run(scenario)
     with pytest.raises(ValidationError) as err:
-        run(scenario, out_dir=region)
+        write_outputs(plan, region)
     assert "contains inputs" in err.value.problems[0].problem
     assert sorted(p.name for p in region.iterdir()) == before

@@ -6,17 +6,20 @@ import itertools
 from pathlib import Path
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import SCENARIO, lonlat, tiny_frames
-from shapely.geometry import Point
+from shapely.geometry import LineString, Point
 
 from planner.errors import PlannerError
 from planner.layers import load_layers
+from planner.network import build_network
 from planner.pipeline import run
-from planner.scenario import LevelSpec, load_scenario
-from planner.siting.proposals import pairs_within
+from planner.routing import RoadSearch
+from planner.scenario import LevelSpec, Siting, StationSiting, SubcenterSiting, load_scenario
+from planner.siting.proposals import pairs_within, propose_for
 
 METRIC = "EPSG:4550"
 
@@ -51,7 +54,7 @@ def brute_force_gain(tmp_path: Path, radius: float, k: int) -> float:
 def test_stations_match_brute_force(tmp_path, budget):
     path = write(tmp_path, f"\n[siting.stations]\nbudget = {budget}\n",
                  wide_village_level=True)
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     assert len(stations) <= budget
     assert stations["new_population_covered"].sum() == pytest.approx(
@@ -65,7 +68,7 @@ def test_stations_match_brute_force(tmp_path, budget):
 
 def test_after_adds_exactly_the_proposed_gains(tmp_path):
     path = write(tmp_path, "\n[siting.stations]\nbudget = 2\n")
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     before = plan.summary["levels"]["village"]["population_covered"]
     after = plan.summary["after"]["levels"]["village"]["population_covered"]
     gained = plan.proposals.loc[plan.proposals["kind"] == "station", "new_population_covered"].sum()
@@ -75,7 +78,7 @@ def test_after_adds_exactly_the_proposed_gains(tmp_path):
 
 def test_target_coverage_uses_the_fewest_stations(tmp_path):
     path = write(tmp_path, "\n[siting.stations]\ntarget_coverage = 0.9\n")
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     n = len(plan.proposals)
     pop = plan.villages["population"].sum()
     before = plan.summary["levels"]["village"]["population_covered"]
@@ -99,7 +102,7 @@ def test_sub_centers_go_to_seats_that_add_township_coverage(tmp_path):
         crs="EPSG:4326",
     )
     path = write(tmp_path, '\n[layers.merged_townships]\npath = "merged_townships.gpkg"\n', frames)
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     subs = plan.proposals[plan.proposals["kind"] == "subcenter"]
     # 旧乙乡 sits beside the existing township center and adds nothing
     assert subs["name"].tolist() == ["旧甲乡"]
@@ -165,7 +168,7 @@ def _constrained_best(
 @pytest.mark.parametrize("station_m", [400, 3500])
 def test_stations_serve_with_their_own_radius(tmp_path, station_m):
     path = write(tmp_path, f"\n[siting.stations]\nbudget = 2\nradius_m = {station_m}\n")
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     gained = stations["new_population_covered"].sum()
     assert gained == pytest.approx(_constrained_best(500, 2, 0, {}, station_m))
@@ -179,14 +182,14 @@ def test_stations_serve_with_their_own_radius(tmp_path, station_m):
 
 def test_min_per_township_places_a_station_in_every_township(tmp_path):
     path = write(tmp_path, "\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n")
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     assert sorted(stations["township_id"]) == ["150521100", "150521101"]
     assert stations["new_population_covered"].sum() == pytest.approx(
         _constrained_best(500, 2, 1, {})
     )
     # without the minimum both stations go to the richer township
-    free = run(load_scenario(write(tmp_path, "\n[siting.stations]\nbudget = 2\n")), write=False)
+    free = run(load_scenario(write(tmp_path, "\n[siting.stations]\nbudget = 2\n")))
     assert set(free.proposals["township_id"]) == {"150521100"}
     assert (
         free.proposals["new_population_covered"].sum()
@@ -206,7 +209,7 @@ def test_min_per_township_counts_existing_stations(tmp_path):
         pd.concat([frames["centers"], extra], ignore_index=True), crs="EPSG:4326"
     )
     path = write(tmp_path, "\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n", frames)
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     # 乙乡 already has a station, so both new ones may go where they add most
     assert set(stations["township_id"]) == {"150521100"}
@@ -220,7 +223,7 @@ def test_min_per_township_zero_gain_station_is_proposed_with_its_reason(tmp_path
         '\n[siting.stations]\nbudget = 2\nmin_per_township = 1\n[outputs]\nlang = "en"\n',
         frames,
     )
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     forced = stations[stations["township_id"] == "150521101"]
     assert len(forced) == 1 and forced["new_population_covered"].iloc[0] == 0
@@ -230,12 +233,12 @@ def test_min_per_township_zero_gain_station_is_proposed_with_its_reason(tmp_path
 def test_min_per_township_beyond_the_budget_is_a_clear_error(tmp_path):
     path = write(tmp_path, "\n[siting.stations]\nbudget = 1\nmin_per_township = 1\n")
     with pytest.raises(PlannerError, match="min_per_township needs 2 new station"):
-        run(load_scenario(path), write=False)
+        run(load_scenario(path))
 
 
 def test_min_per_township_with_target_coverage(tmp_path):
     path = write(tmp_path, "\n[siting.stations]\ntarget_coverage = 0.9\nmin_per_township = 1\n")
-    plan = run(load_scenario(path), write=False)
+    plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     assert set(stations["township_id"]) == {"150521100", "150521101"}
     assert plan.summary["after"]["levels"]["village"]["population_rate"] >= 0.9
@@ -245,3 +248,117 @@ def test_min_per_township_with_target_coverage(tmp_path):
         k for k in range(2, 7) if before + _constrained_best(500, k, 1, {}) >= 0.9 * pop
     )
     assert len(stations) == fewest
+
+
+# ------------------------------------------------- network-mode proposals, brute force
+
+GRID_M = 1000.0  # spacing of the road grid
+WALK_M = 1200.0  # village level: within 1.2 km along roads
+
+
+def _road_grid() -> tuple[gpd.GeoDataFrame, list[LineString]]:
+    """A 4 × 3 km street grid, one line per block side."""
+    xs, ys = np.arange(0, 4 * GRID_M + 1, GRID_M), np.arange(0, 3 * GRID_M + 1, GRID_M)
+    sides = [LineString([(x, y), (x + GRID_M, y)]) for x in xs[:-1] for y in ys]
+    sides += [LineString([(x, y), (x, y + GRID_M)]) for x in xs for y in ys[:-1]]
+    return gpd.GeoDataFrame(geometry=sides, crs=METRIC), sides
+
+
+def _network_villages(seed: int, n: int = 12) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform([50, 50], [4 * GRID_M - 50, 3 * GRID_M - 50], size=(n, 2))
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"V{i:02d}" for i in range(n)],
+            "name": [f"村{i}" for i in range(n)],
+            "population": rng.integers(100, 2000, size=n).astype(float),
+        },
+        geometry=[Point(x, y) for x, y in xy],
+        crs=METRIC,
+    )
+
+
+def _networkx_costs(points: list[Point], sides: list[LineString]) -> np.ndarray:
+    """Walking metres between points: straight to the nearest road side, along the grid
+    (networkx Dijkstra on the sides cut at every joining point), straight to the point."""
+    joins = []  # (side, offset along it, access leg) per point
+    for pt in points:
+        side = min(range(len(sides)), key=lambda i: sides[i].distance(pt))
+        joins.append((side, sides[side].project(pt), sides[side].distance(pt)))
+    graph = nx.Graph()
+    for i, line in enumerate(sides):
+        stops = sorted(
+            [(0.0, tuple(line.coords[0])), (line.length, tuple(line.coords[-1]))]
+            + [(off, ("p", k)) for k, (s, off, _) in enumerate(joins) if s == i]
+        )
+        for (t0, a), (t1, b) in itertools.pairwise(stops):
+            graph.add_edge(a, b, weight=t1 - t0)
+    cost = np.empty((len(points), len(points)))
+    for k, (_, _, access_k) in enumerate(joins):
+        along = nx.single_source_dijkstra_path_length(graph, ("p", k), weight="weight")
+        cost[:, k] = [access + along[("p", j)] + access_k for j, (_, _, access) in enumerate(joins)]
+    return cost
+
+
+def _best_new_population(cost: np.ndarray, pop: np.ndarray, fixed: list[int], k: int) -> float:
+    covered = (cost[:, fixed] <= WALK_M).any(axis=1)
+    free = [j for j in range(cost.shape[1]) if j not in fixed]
+    return max(
+        float(pop[~covered & (cost[:, list(subset)] <= WALK_M).any(axis=1)].sum())
+        for subset in itertools.combinations(free, k)
+    )
+
+
+@pytest.mark.parametrize(("seed", "budget"), [(1, 1), (2, 2), (3, 3), (4, 2)])
+def test_network_stations_match_brute_force_over_networkx_costs(seed, budget):
+    roads, sides = _road_grid()
+    villages = _network_villages(seed)
+    centers = gpd.GeoDataFrame(
+        {"id": ["C0"], "name": ["现状站"], "level": ["village"]},
+        geometry=[villages.geometry.iloc[0]],
+        crs=METRIC,
+    )
+    cost = _networkx_costs(list(villages.geometry), sides)
+    assert np.abs(cost - WALK_M).min() > 1e-3  # no pair on the radius itself
+    road_search = RoadSearch(build_network(roads, min_component_nodes=1), villages, 500.0)
+    siting = Siting(
+        subcenters=SubcenterSiting(enabled=False), stations=StationSiting(budget=budget)
+    )
+    levels = {"village": LevelSpec(radius_m=WALK_M, mode="network", travel="walk")}
+    outcome = propose_for(villages, levels=levels, siting=siting, centers=centers,
+                          roads=road_search, lang="en")  # fmt: skip
+    best = _best_new_population(cost, villages["population"].to_numpy(), [0], budget)
+    chosen = villages.index[villages["id"].isin(outcome.proposals["site_id"])].tolist()
+    pop = villages["population"].to_numpy()
+    covered = (cost[:, [0]] <= WALK_M).any(axis=1)
+    reach = ~covered & (cost[:, chosen] <= WALK_M).any(axis=1)
+    assert len(chosen) <= budget and 0 not in chosen
+    assert float(pop[reach].sum()) == pytest.approx(best)
+    assert outcome.proposals["new_population_covered"].sum() == pytest.approx(best)
+    assert outcome.solver["stations"]["objective"] == pytest.approx(pop[covered].sum() + best)
+
+
+def test_network_pairs_equal_networkx_costs():
+    roads, sides = _road_grid()
+    villages = _network_villages(5)
+    cost = _networkx_costs(list(villages.geometry), sides)
+    road_search = RoadSearch(build_network(roads, min_component_nodes=1), villages, 500.0)
+    spec = LevelSpec(radius_m=WALK_M, mode="network", travel="walk")
+    stored = pairs_within(villages.geometry, villages.geometry, spec, roads=road_search).tocoo()
+    dense = np.full(cost.shape, np.nan)
+    dense[stored.row, stored.col] = stored.data
+    assert ((cost <= WALK_M) == ~np.isnan(dense)).all()
+    assert np.allclose(dense[cost <= WALK_M], cost[cost <= WALK_M], atol=1e-6)
+
+
+def test_network_level_without_roads_is_refused():
+    villages = _network_villages(6)
+    levels = {"village": LevelSpec(radius_m=WALK_M, mode="network")}
+    with pytest.raises(PlannerError, match="needs roads"):
+        propose_for(villages, levels=levels)
+
+
+def test_propose_for_refuses_degrees():
+    villages = _network_villages(7).to_crs("EPSG:4326")
+    with pytest.raises(PlannerError, match="geographic CRS"):
+        propose_for(villages, levels={"village": LevelSpec(radius_m=WALK_M)})

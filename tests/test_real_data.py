@@ -456,7 +456,7 @@ def test_helsinki_walk_level_matches_networkx(tmp_path):
     """Villages and centers on road nodes of central Helsinki, one walk level by road
     (400 m): ``coverage.gpkg`` distances, coverage and ``summary.json`` against networkx
     multi-source Dijkstra on the same network's walk graph."""
-    from planner.network.graph import build_network, read_road_lines, to_networkx
+    from planner.network import build_network, read_road_lines, to_networkx
 
     net = build_network(read_road_lines(HELSINKI).to_crs(3067))
     graph = to_networkx(net, mode="walk")

@@ -26,11 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from shapely.geometry import Point
 
-from planner.outputs import plots, report
 from planner.errors import PlannerError
+from planner.outputs import plots, report
+from planner.outputs.writers import write_outputs
 from planner.pipeline import Plan, run
 from planner.scenario import load_scenario
-from planner.siting.solvers import budget_curve
+from planner.siting import budget_curve
 from planner.standards.checks import check_centers
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,8 +52,7 @@ def write_region(
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    return run(load_scenario(write_region(tmp_path_factory.mktemp("tiny"), tiny_frames())),
-               write=False)  # fmt: skip
+    return run(load_scenario(write_region(tmp_path_factory.mktemp("tiny"), tiny_frames())))
 
 
 def village_rates(plan: Plan, level: str) -> pd.Series:
@@ -353,7 +353,7 @@ def test_report_escapes_names_from_the_data(tmp_path: Path):
     frames = tiny_frames()
     frames["villages"].loc[1, "name"] = EVIL
     frames["townships"].loc[1, "name"] = "乙乡 $x$ & <b>"
-    plan = run(load_scenario(write_region(tmp_path, frames)), write=False)
+    plan = run(load_scenario(write_region(tmp_path, frames)))
     page = report.report_html(plan, lang="en", plots=FAKE_PLOTS)
     assert EVIL not in page and "<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -382,7 +382,8 @@ def test_web_map_coordinates_come_back_as_typed(tmp_path: Path, system: str):
         frame.to_file(tmp_path / f"{kind}.gpkg")
     text = SCENARIO.replace('path = "villages.gpkg"', f'path = "villages.csv"\ncoords = "{system}"')
     (tmp_path / "scenario.toml").write_text(text + "[siting.stations]\nbudget = 2\n", "utf-8")
-    plan = run(load_scenario(tmp_path / "scenario.toml"), write=True)
+    plan = run(load_scenario(tmp_path / "scenario.toml"))
+    write_outputs(plan)
     typed = ledger.assign(id=ledger["id"].astype(str)).set_index("id")
     out = tmp_path / "out"
     for name, key in (("uncovered_villages", "id"), ("proposals", "site_id")):

@@ -15,10 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import PlannerError
-from planner.siting import strategies as _strategies
-from planner.siting.cover_search import cover_interchange, merge_identical_rows
-from planner.siting.median_search import Pairs, median_interchange, total_cost
-from planner.siting.solvers import (
+from planner.siting import (
     SitingResult,
     budget_curve,
     coverage_matrix,
@@ -27,6 +24,9 @@ from planner.siting.solvers import (
     pmedian,
     rank_by_marginal_gain,
 )
+from planner.siting import strategies as _strategies
+from planner.siting.cover_search import cover_interchange, merge_identical_rows
+from planner.siting.median_search import Pairs, median_interchange, total_cost
 
 SF = Path(__file__).resolve().parents[2] / "shared" / "data" / "sf_facility_location"
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,8 +26,8 @@ from conftest import SCENARIO, tiny_frames
 from planner.errors import PlannerError
 from planner.outputs import staging
 from planner.outputs.staging import MARKER, clean_leftovers, output_lock, staged_output
-from planner.outputs.writers import write_outputs
-from planner.pipeline import Plan, grids_only, run
+from planner.outputs.writers import write_grid_outputs, write_outputs
+from planner.pipeline import Plan, grid_plan, run
 from planner.scenario import load_scenario
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and locks")
@@ -371,12 +371,12 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def plan(region: Path) -> Plan:
-    return run(load_scenario(region), write=False)
+    return run(load_scenario(region))
 
 
 def test_write_outputs_returns_final_paths(plan: Plan, tmp_path: Path):
     out = tmp_path / "out"
-    written = write_outputs(plan, out, timings={"x": 1.0})
+    written = write_outputs(plan, out)
     assert written and all(p.parent == out and p.is_file() for p in written.values())
     assert_complete(out)
     assert {p.name for p in written.values()} <= set(marker(out)["files"])
@@ -384,13 +384,16 @@ def test_write_outputs_returns_final_paths(plan: Plan, tmp_path: Path):
 
 def test_run_writes_final_summary_into_the_result(region: Path, tmp_path: Path):
     out = tmp_path / "out"
-    plan = run(load_scenario(region), out_dir=out)
+    plan = run(load_scenario(region))
+    write_outputs(plan, out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert "write outputs" in summary["timings"] and summary["peak_memory_mb"] > 0
     assert summary["levels"] == json.loads(json.dumps(plan.summary["levels"]))
     assert_complete(out)
     assert leftovers(out) == []
-    step = grids_only(load_scenario(region), out_dir=out)
+    scenario = load_scenario(region)
+    step = grid_plan(scenario)
+    write_grid_outputs(step, out, scenario=scenario)
     assert step.grids is not None
     commands = {n: e["command"] for n, e in marker(out)["files"].items()}
     assert commands["grids.gpkg"] == commands["grids_by_village.csv"] == "grids"
@@ -410,7 +413,7 @@ def written(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "replace", replace)
-        write_outputs(plan, out, timings={})
+        write_outputs(plan, out)
     assert len(seen) >= 10
     return out, len(seen)
 
@@ -437,7 +440,7 @@ def test_full_disk_at_several_points_keeps_the_previous_result(
 
         monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(PlannerError, match="no space left on device") as caught:
-        write_outputs(plan, out, timings={})
+        write_outputs(plan, out)
     assert str(out) in str(caught.value)
     assert snapshot(out) == before and leftovers(out) == []
 

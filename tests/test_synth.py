@@ -20,9 +20,7 @@ from scipy.sparse import csgraph
 from scipy.spatial.distance import pdist, squareform
 
 from planner.errors import PlannerError
-from planner.synth import geom
-from planner.synth.region import DEMO_FORMATS, KINDS, generate_region, write_region
-from planner.synth.write import ZH_HEADERS
+from planner.synth import DEMO_FORMATS, KINDS, ZH_HEADERS, generate_region, geom, write_region
 
 DEMO = Path(__file__).resolve().parents[1] / "layers" / "demo"
 # The documented demo call (layers/README.md); a test checks the committed files match it.

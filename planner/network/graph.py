@@ -1,26 +1,19 @@
-"""Road network engine: road lines → topology → CSR arrays; snapping; bounded searches.
+"""Road network model: road lines → topology → CSR arrays, and travel speeds.
 
-:func:`build_network` nodes road lines (see :mod:`planner._noding`) into a
+:func:`build_network` nodes road lines (see :mod:`planner.network.noding`) into a
 :class:`RoadNetwork`: node coordinates plus one row per physical road piece (``u``, ``v``,
 ``length``, ``highway``, ``maxspeed``, ``oneway``, geometry). The networkx model
-(:attr:`RoadNetwork.graph`, OSMnx-compatible attributes) is built only on demand; searches
-run on ``scipy.sparse`` CSR matrices with :func:`scipy.sparse.csgraph.dijkstra`.
-
-Points (centers, villages) join the network at the nearest point of the nearest edge
-(:func:`snap`). For a search, every edge holding snapped points is cut into a chain of
-virtual nodes at the points' offsets (the whole edge stays too: same cost, so distances do
-not change), and every source gets an access node linked to its on-road node by its access
-leg. One multi-source Dijkstra (``min_only=True``, ``limit=cutoff``) then gives each node its
-nearest source; a target's cost adds its own access leg. Access legs are straight lines
-walked at the walking speed of the table when the weight is time. Paths run from source to
-target, which matters for one-way streets when driving.
+(:attr:`RoadNetwork.graph`, OSMnx-compatible attributes, :func:`to_networkx`) is built only
+on demand; searches (:mod:`planner.network.queries`) run on ``scipy.sparse`` CSR matrices
+with :func:`scipy.sparse.csgraph.dijkstra`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import networkx as nx
@@ -31,15 +24,17 @@ import shapely
 from scipy.sparse import csr_matrix
 
 from planner.errors import PlannerError
-from planner.network import search as _search
 from planner.network.noding import (
     drop_fragments,
+    group_starts,
     node_lines,
     point_ids,
     prepare_lines,
     spatial_order,
 )
-from planner.network.osm import read_road_lines, to_networkx
+from planner.network.osm import read_road_lines
+
+T = TypeVar("T")
 
 MODES = ("walk", "bike", "drive")
 WEIGHTS = ("length", "time")
@@ -122,7 +117,7 @@ class RoadNetwork:
 
     def speed_kph(self, mode: str) -> np.ndarray:
         """Speed of each edge for a travel mode, km/h; 0 where the mode may not use it."""
-        _check_choice(mode, MODES, "mode")
+        check_choice(mode, MODES, "mode")
         if ("speed", mode) not in self._cache:
             self._cache["speed", mode] = _edge_speeds(self.edges, self.speeds[mode], mode)
         return self._cache["speed", mode]
@@ -136,7 +131,7 @@ class RoadNetwork:
 
     def edge_cost(self, mode: str, weight: str) -> np.ndarray:
         """Cost of traversing each edge: metres or seconds (inf where not allowed)."""
-        _check_choice(weight, WEIGHTS, "weight")
+        check_choice(weight, WEIGHTS, "weight")
         length = self.edges["length"].to_numpy(dtype=float)
         mps = self.speed_kph(mode) / 3.6
         if weight == "length":
@@ -148,17 +143,15 @@ class RoadNetwork:
         base = self._base(mode, weight)
         return csr_matrix((base.data, base.indices, base.indptr), shape=(self.n_nodes,) * 2)
 
-    def _base(self, mode: str, weight: str) -> _search.Base:
-        key = ("base", mode, weight)
+    def cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, computed on first use of ``key`` and kept (the network does not
+        change)."""
         if key not in self._cache:
-            self._cache[key] = _search.build_base(self, mode, weight)
+            self._cache[key] = build()
         return self._cache[key]
 
-    def _chains(self, mode: str) -> _search.Chains:
-        key = ("chains", mode)
-        if key not in self._cache:
-            self._cache[key] = _search.build_chains(self, mode)
-        return self._cache[key]
+    def _base(self, mode: str, weight: str) -> Base:
+        return self.cached(("base", mode, weight), lambda: build_base(self, mode, weight))
 
     def _tree(self, mode: str | None) -> tuple[shapely.STRtree, np.ndarray]:
         key = ("tree", mode)
@@ -169,6 +162,40 @@ class RoadNetwork:
             geoms = np.asarray(self.edges.geometry.values)[ids]
             self._cache[key] = (shapely.STRtree(geoms), ids)
         return self._cache[key]
+
+
+@dataclass(frozen=True)
+class Base:
+    """Directed edges of one (mode, weight), deduplicated to the cheapest, in CSR order."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    other: np.ndarray
+    rows: np.ndarray
+    keys: np.ndarray
+
+
+def build_base(net: RoadNetwork, mode: str, weight: str) -> Base:
+    """Directed edges a mode may use, cheapest of parallel ones, as CSR arrays."""
+    forward, backward = net.directions(mode)
+    u = net.edges["u"].to_numpy()
+    v = net.edges["v"].to_numpy()
+    cost = net.edge_cost(mode, weight)
+    other = net.edge_cost(mode, "time" if weight == "length" else "length")
+    rows = np.concatenate([u[forward], v[backward]])
+    cols = np.concatenate([v[forward], u[backward]])
+    w = np.concatenate([cost[forward], cost[backward]])
+    o = np.concatenate([other[forward], other[backward]])
+    keys = rows.astype(np.int64) * net.n_nodes + cols
+    order = np.argsort(keys, kind="stable")
+    start = group_starts(keys[order])
+    if not start.all():  # parallel edges: keep the cheapest (then the shortest other way)
+        order = order[np.lexsort((o[order], w[order], np.cumsum(start)))]
+    first = order[start]
+    rows, cols = rows[first].astype(np.int32), cols[first].astype(np.int32)
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=net.n_nodes))].astype(np.int32)
+    return Base(indptr, cols, w[first], o[first], rows, keys[first])
 
 
 def network_from_graphml(
@@ -246,27 +273,34 @@ def build_network(
     ids, n_points = point_ids(ends)
     u, v = ids[: len(noded.pieces)], ids[len(noded.pieces) :]
     keep = drop_fragments(u, v, n_points, min_component_nodes, report)
-    used = np.zeros(n_points, dtype=bool)
-    used[u[keep]] = used[v[keep]] = True
     xy = np.empty((n_points, 2))
     xy[ids] = ends
-    old_id = np.flatnonzero(used)[spatial_order(xy[used])]
-    new_id = np.empty(n_points, dtype=np.int64)
-    new_id[old_id] = np.arange(len(old_id))
+    old_id, new_id = _renumber(xy, u[keep], v[keep])
     pieces = noded.pieces[keep]
     edges = attrs.iloc[noded.line[keep]].reset_index(drop=True)
     edges.insert(0, "u", new_id[u[keep]])
     edges.insert(1, "v", new_id[v[keep]])
     edges.insert(2, "length", shapely.length(pieces))
-    report.update(nodes=int(used.sum()), edges=int(keep.sum()))
+    report.update(nodes=len(old_id), edges=int(keep.sum()))
     frame = gpd.GeoDataFrame(edges, geometry=pieces, crs=lines.crs)
     return RoadNetwork(node_xy=xy[old_id], edges=frame, speeds=table, report=report)
+
+
+def _renumber(xy: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number the points edges use in Z-order → (old id of each new node, new id of
+    each old point; unused points keep an arbitrary value)."""
+    used = np.zeros(len(xy), dtype=bool)
+    used[u] = used[v] = True
+    old_id = np.flatnonzero(used)[spatial_order(xy[used])]
+    new_id = np.empty(len(xy), dtype=np.int64)
+    new_id[old_id] = np.arange(len(old_id))
+    return old_id, new_id
 
 
 def _speed_table(speeds: Mapping[str, Mapping[str, float]] | None) -> dict[str, dict[str, float]]:
     table = {mode: dict(classes) for mode, classes in DEFAULT_SPEEDS.items()}
     for mode, classes in (speeds or {}).items():
-        _check_choice(mode, MODES, "speeds mode")
+        check_choice(mode, MODES, "speeds mode")
         for name, kph in classes.items():
             try:
                 value = float(kph)
@@ -291,344 +325,57 @@ def _edge_speeds(edges: gpd.GeoDataFrame, table: Mapping[str, float], mode: str)
     return speed
 
 
-def _check_choice(value: object, choices: Sequence[str], what: str) -> None:
+def check_choice(value: object, choices: Sequence[str], what: str) -> None:
+    """Raise :class:`PlannerError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise PlannerError(f"{what} must be one of {', '.join(choices)}; got {value!r}")
 
 
-# ---------------------------------------------------------------------------- snapping
-
-
-@dataclass(frozen=True, eq=False)
-class Snap:
-    """Points joined to the network at the nearest point of the nearest edge.
-
-    Attributes
-    ----------
-    index
-        Labels of the input points.
-    edge
-        Edge row of each point; -1 when the point could not be snapped (missing or empty
-        geometry, or no edge the mode may use).
-    offset
-        Distance along the edge geometry from its ``u`` end to the joining point (m).
-    access_m
-        Straight-line access leg from the point to the road (m; NaN when not snapped).
-    point, on_road
-        The input points and the joining points (``None`` when not snapped).
-    mode
-        The travel mode whose edges were eligible (``None``: any edge).
-    max_access_m
-        Threshold for :attr:`too_far`.
-    """
-
-    index: pd.Index
-    edge: np.ndarray
-    offset: np.ndarray
-    access_m: np.ndarray
-    point: np.ndarray
-    on_road: np.ndarray
-    mode: str | None = None
-    max_access_m: float | None = None
-
-    def __len__(self) -> int:
-        return len(self.edge)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Mask of points joined to the network."""
-        return self.edge >= 0
-
-    @property
-    def too_far(self) -> np.ndarray:
-        """Mask of snapped points whose access leg is longer than ``max_access_m``."""
-        if self.max_access_m is None:
-            return np.zeros(len(self), dtype=bool)
-        return self.ok & (np.nan_to_num(self.access_m) > self.max_access_m)
-
-
-def snap(
-    net: RoadNetwork,
-    points: gpd.GeoSeries,
-    *,
-    mode: str | None = None,
-    max_access_m: float | None = None,
-) -> Snap:
-    """Join points to the nearest point of the nearest edge (STRtree nearest query).
+def to_networkx(net: RoadNetwork, *, mode: str | None = None) -> nx.MultiDiGraph:
+    """The network as an OSMnx-style ``networkx.MultiDiGraph``.
 
     Parameters
     ----------
     net
         The network.
-    points
-        Points (a GeoSeries or GeoDataFrame); reprojected to the network CRS if needed.
     mode
-        Only consider edges this travel mode may use (``None``: any edge). Snap with the
-        mode you will search with: a point snapped to a footway cannot be reached by car.
-    max_access_m
-        Points farther than this from the road are flagged in :attr:`Snap.too_far`
-        (still snapped; the caller decides whether to warn or drop them).
+        ``None``: every edge in both directions (the reverse copy has ``reversed=True`` and
+        reversed geometry); ``speed_kph``/``travel_time`` are for driving (0 km/h and inf
+        where driving is not allowed in that direction) and ``travel_time_walk``,
+        ``travel_time_bike`` are added. A mode: only the directions that mode may use, with
+        its ``speed_kph`` and ``travel_time``.
 
     Returns
     -------
-    Snap
+    networkx.MultiDiGraph
+        Nodes ``x``, ``y``; edges ``length``, ``highway``, ``maxspeed``, ``oneway``,
+        ``reversed``, ``name``, ``geometry``, ``speed_kph``, ``travel_time``; graph ``crs``.
     """
-    if mode is not None:
-        _check_choice(mode, MODES, "mode")
-    series = _as_points(points, net.crs)
-    geoms = np.asarray(series.values)
-    n = len(geoms)
-    edge = np.full(n, -1, dtype=np.int64)
-    offset = np.full(n, np.nan)
-    access = np.full(n, np.nan)
-    on_road = np.full(n, None, dtype=object)
-    valid = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
-    valid = valid[np.isfinite(shapely.get_coordinates(geoms[valid])).all(axis=1)]
-    tree, ids = net._tree(mode)
-    if len(valid) and len(ids):
-        (which, nearest), dist = tree.query_nearest(
-            geoms[valid], return_distance=True, all_matches=False
-        )
-        at = valid[which]
-        edge[at] = ids[nearest]
-        lines = np.asarray(net.edges.geometry.values)[edge[at]]
-        offset[at] = shapely.line_locate_point(lines, geoms[at])
-        on_road[at] = shapely.line_interpolate_point(lines, offset[at])
-        access[at] = dist
-    return Snap(series.index, edge, offset, access, geoms, on_road, mode, max_access_m)
-
-
-def _as_points(points: gpd.GeoSeries | gpd.GeoDataFrame, crs: pyproj.CRS) -> gpd.GeoSeries:
-    if isinstance(points, gpd.GeoDataFrame):
-        points = points.geometry
-    if not isinstance(points, gpd.GeoSeries):
-        raise PlannerError(f"points must be a GeoSeries, got {type(points).__name__}")
-    if points.crs is None:
-        raise PlannerError("points have no CRS; set the CRS they were recorded in")
-    kinds = points.geom_type.dropna()
-    if (kinds != "Point").any():
-        raise PlannerError(f"points must be Point geometries; got {sorted(set(kinds))}")
-    return points if points.crs == crs else points.to_crs(crs)
-
-
-# ---------------------------------------------------------------------------- searching
-
-
-@dataclass(frozen=True)
-class NearestResult:
-    """Per target: nearest source within the cutoff.
-
-    Attributes
-    ----------
-    index
-        Target labels.
-    source
-        Position of the nearest source in the sources ``Snap`` (-1: none within cutoff).
-    source_id
-        Label of that source (missing when none).
-    cost
-        Cost by the search weight (m or s; inf when unreached), access legs included.
-    length_m, time_s
-        Length and time of that path (access legs walked); inf when unreached.
-    """
-
-    index: pd.Index
-    source: np.ndarray
-    source_id: pd.Series
-    cost: np.ndarray
-    length_m: np.ndarray
-    time_s: np.ndarray
-
-    def to_frame(self) -> pd.DataFrame:
-        """A DataFrame on the target labels: source_id, cost, length_m, time_s."""
-        return pd.DataFrame(
-            {
-                "source_id": self.source_id.to_numpy(),
-                "cost": self.cost,
-                "length_m": self.length_m,
-                "time_s": self.time_s,
-            },
-            index=self.index,
-        )
-
-
-@dataclass(frozen=True)
-class NodeCosts:
-    """Per network node: cost from the nearest source (inf beyond cutoff) and its position."""
-
-    cost: np.ndarray
-    source: np.ndarray
-
-
-def _check_search(cutoff: float, weight: str, mode: str, *snaps: Snap) -> None:
-    _check_choice(weight, WEIGHTS, "weight")
-    _check_choice(mode, MODES, "mode")
-    if not (cutoff >= 0):
-        raise PlannerError(f"cutoff must be >= 0 (m or s), got {cutoff!r}")
-    for s in snaps:
-        if s.mode not in (None, mode):
-            raise PlannerError(f"points were snapped for mode {s.mode!r}, search is {mode!r}")
-
-
-def _access_cost(net: RoadNetwork, snap_: Snap, weight: str) -> np.ndarray:
-    walk = np.asarray(snap_.access_m, dtype=float)
-    return walk if weight == "length" else walk / (net.access_speed_kph / 3.6)
-
-
-def node_costs(
-    net: RoadNetwork, sources: Snap, *, cutoff: float, weight: str = "length", mode: str = "walk"
-) -> NodeCosts:
-    """Cost from the nearest source to every network node, one bounded Dijkstra.
-
-    Parameters are as for :func:`nearest_facility`.
-    """
-    _check_search(cutoff, weight, mode, sources)
-    aug = _search.augment(net, mode, weight, sources, [])
-    dist, _, source = _search.search(aug, cutoff)
-    return NodeCosts(dist[: net.n_nodes], source[: net.n_nodes])
-
-
-def nearest_facility(
-    net: RoadNetwork,
-    sources: Snap,
-    targets: Snap,
-    *,
-    cutoff: float,
-    weight: str = "length",
-    mode: str = "walk",
-) -> NearestResult:
-    """Nearest source of every target within ``cutoff``, by one multi-source Dijkstra.
-
-    Parameters
-    ----------
-    net
-        The network.
-    sources, targets
-        Snapped points (facilities and demand). Points not snapped, or snapped to an edge
-        the mode may not use, are never reached / never reach.
-    cutoff
-        Largest cost searched: metres for ``weight="length"``, seconds for ``"time"``.
-    weight
-        ``"length"`` or ``"time"`` (road at the mode's speeds, access legs walked).
-    mode
-        ``"walk"``, ``"bike"`` or ``"drive"``.
-
-    Returns
-    -------
-    NearestResult
-        Costs include the access legs at both ends; paths run from source to target.
-
-    Notes
-    -----
-    One ``scipy.sparse.csgraph.dijkstra(min_only=True, limit=cutoff)`` over the network
-    plus one virtual node per point: O((E + P) log(V + P)) for the part within the cutoff.
-    """
-    _check_search(cutoff, weight, mode, sources, targets)
-    aug = _search.augment(net, mode, weight, sources, [targets])
-    dist, pred, source = _search.search(aug, cutoff)
-    node = aug.nodes[1]
-    cost = np.full(len(targets), np.inf)
-    on = node >= 0
-    cost[on] = dist[node[on]] + _access_cost(net, targets, weight)[on]
-    within = np.isfinite(cost) & (cost <= cutoff)
-    cost[~within] = np.inf
-    hit = np.flatnonzero(within)
-    other = np.full(len(targets), np.inf)
-    other_weight = "time" if weight == "length" else "length"
-    other[hit] = (
-        _search.path_sums(aug, pred)[node[hit]] + _access_cost(net, targets, other_weight)[hit]
-    )
-    best = np.full(len(targets), -1, dtype=np.int64)
-    best[hit] = source[node[hit]]
-    labels = pd.Series(sources.index, dtype=object).reindex(best).to_numpy()
-    return NearestResult(
-        index=targets.index,
-        source=best,
-        source_id=pd.Series(labels, index=targets.index, dtype=object),
-        cost=cost,
-        length_m=cost if weight == "length" else other,
-        time_s=other if weight == "length" else cost,
-    )
-
-
-def sites_within(
-    net: RoadNetwork,
-    demand: Snap,
-    sites: Snap,
-    *,
-    cutoff: float,
-    weight: str = "length",
-    mode: str = "walk",
-) -> csr_matrix:
-    """Sparse ``n_demand × n_sites`` costs (site → demand) of the pairs within ``cutoff``.
-
-    Every stored entry is a pair within the cutoff (a zero cost is stored explicitly);
-    pairs beyond it are absent. Never dense.
-
-    Notes
-    -----
-    One bounded Dijkstra per site (``limit=cutoff``), run in batches of nearby sites on
-    the part of the graph a batch can reach: the nodes within the straight-line reach of
-    the cutoff (the cutoff in metres, or in seconds times the mode's top speed) of the
-    box around the batch. Time is O(S·(V_b + E_c log V_c)) for S sites, V_b nodes in a
-    batch's box and E_c, V_c the edges and nodes within the cutoff of a site; memory
-    O(nnz + batch·V_b), a batch's dense block kept under ~160 MB.
-    """
-    _check_search(cutoff, weight, mode, demand, sites)
-    aug = _search.augment(net, mode, weight, sites, [demand])
-    walk = _access_cost(net, demand, weight)
-    fastest = float(net.speed_kph(mode).max(initial=0.0)) / 3.6
-    reach = cutoff if weight == "length" else cutoff * fastest
-    return _search.pairs_within(
-        net, aug, walk, cutoff, shape=(len(demand), len(sites)), reach_m=reach
-    )
-
-
-def service_areas(
-    net: RoadNetwork,
-    sources: Snap,
-    *,
-    cutoff: float,
-    weight: str = "length",
-    mode: str = "walk",
-    buffer_m: float = 50.0,
-) -> gpd.GeoDataFrame:
-    """Area each source serves: the road it reaches first, buffered.
-
-    Every stretch of road within ``cutoff`` goes to its nearest source (whole edges and
-    edge parts cut at the remaining budget); a source's reached stretches and its access
-    leg are buffered by ``buffer_m`` (each side, round ends drawn with four segments per
-    quarter circle) and united into one shape. Stretches are joined along chains of edges
-    first (roads cut at every vertex cost no more than whole ones), and simplified by
-    ``buffer_m / 500`` (the outline moves by at most 0.1 m for 50 m). The geometry work
-    grows with the road reached: about 0.6 s for 6,500 km of road (590,000 vertices).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Indexed like ``sources``: ``road_m`` (metres of road reached) and the polygon
-        (empty when the source reaches nothing).
-    """
-    _check_search(cutoff, weight, mode, sources)
-    if not (buffer_m > 0):
-        raise PlannerError(f"buffer_m must be > 0, got {buffer_m!r}")
-    aug = _search.augment(net, mode, weight, sources, [])
-    dist, _, source = _search.search(aug, cutoff)
-    host, start, end, label = _search.reached_parts(
-        net, aug, dist, source, cutoff=cutoff, weight=weight, mode=mode
-    )
-    road = np.bincount(label, weights=end - start, minlength=len(sources))
-    length = net.edges["length"].to_numpy(dtype=float)
-    chains = net._chains(mode)
-    chain, start, end, label = _search.chain_runs(chains, length, host, start, end, label)
-    parts = _search.substrings(chains.lines, chain, start, end)
-    leg = sources.ok & (_access_cost(net, sources, weight) <= cutoff)
-    leg &= np.nan_to_num(sources.access_m) > 0
-    legs = shapely.shortest_line(sources.point[leg], sources.on_road[leg])
-    shapes = _search.buffered_groups(
-        np.concatenate([parts, legs]),
-        np.concatenate([label, np.flatnonzero(leg)]),
-        len(sources),
-        buffer_m,
-    )
-    return gpd.GeoDataFrame({"road_m": road}, geometry=shapes, index=sources.index, crs=net.crs)
+    graph = nx.MultiDiGraph(crs=net.crs, mode=mode or "all")
+    graph.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(net.node_xy.tolist()))
+    e = net.edges
+    main = "drive" if mode is None else mode
+    extra = [m for m in net.speeds if m != main] if mode is None else []
+    allowed = [net.directions(m) for m in (main, *extra)]
+    for back in (0, 1):
+        ok = np.ones(len(e), bool) if mode is None else allowed[0][back]
+        geoms = np.asarray(e.geometry.values)[ok]
+        columns = {
+            "length": e["length"].to_numpy()[ok],
+            "highway": e["highway"].to_numpy(dtype=object)[ok],
+            "maxspeed": e["maxspeed"].to_numpy()[ok],
+            "oneway": e["oneway"].to_numpy()[ok],
+            "name": e["name"].to_numpy(dtype=object)[ok],
+            "geometry": shapely.reverse(geoms) if back else geoms,
+            "reversed": np.full(ok.sum(), bool(back)),
+            "speed_kph": np.where(allowed[0][back], net.speed_kph(main), 0.0)[ok],
+            "travel_time": np.where(allowed[0][back], net.edge_cost(main, "time"), np.inf)[ok],
+        }
+        for m, directions in zip(extra, allowed[1:], strict=True):
+            cost = np.where(directions[back], net.edge_cost(m, "time"), np.inf)
+            columns[f"travel_time_{m}"] = cost[ok]
+        records = pd.DataFrame(columns).to_dict("records")
+        u, v = e["u"].to_numpy()[ok], e["v"].to_numpy()[ok]
+        ends = zip(v, u, strict=True) if back else zip(u, v, strict=True)
+        graph.add_edges_from((a, b, data) for (a, b), data in zip(ends, records, strict=True))
+    return graph

@@ -255,30 +255,66 @@ def node_lines(lines: np.ndarray, *, tolerance: float, layer: np.ndarray | None 
             np.empty((2, 0, 2)),
             {"zero_length_segments": zero, **counts},
         )
+    xy, inserted, counts = _junctions(xy, line, layer, tolerance)
+    xy, line, node = _insert(xy, line, *inserted)
+    node, loops = _split_loops(xy, line, node)
+    return _pieces(xy, line, node, {"zero_length_segments": zero, **counts, "self_loops": loops})
+
+
+def _junctions(
+    xy: np.ndarray, line: np.ndarray, layer: np.ndarray | None, tolerance: float
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], dict[str, int]]:
+    """Passes A to C → (vertices after pass A, points to insert, counts).
+
+    The points to insert are given as (vertex each follows, parameter along the segment
+    starting at that vertex, coordinates).
+    """
     is_start, is_end = _ends(line)
-    line_end = is_start | is_end
     seg = np.flatnonzero(~is_end)
     segments = shapely.linestrings(np.stack([xy[seg], xy[seg + 1]], axis=1))
     tree = shapely.STRtree(segments)
     pid, _ = point_ids(xy)
-    dangle = line_end & (np.bincount(pid)[pid] == 1)
+    dangle = (is_start | is_end) & (np.bincount(pid)[pid] == 1)
     near = _dangle_pairs(xy, dangle, seg, tree, tolerance)
     before = xy
     xy, clustered = _cluster_ends(xy, pid, line, dangle, near, seg, tolerance)
     snapped = int(np.any(xy != before, axis=1).sum())
     t_seg, t_par, t_vertex = _t_junctions(xy, line, dangle & ~clustered, near, seg, tolerance)
+    level = None if layer is None else np.asarray(layer)[line[seg]]
+    ci, cti, cj, ctj, cpoint = _crossings(xy, seg, _segment_pairs(tree, segments, level))
+    inserted = (
+        seg[np.concatenate([t_seg, ci, cj])],
+        np.concatenate([t_par, cti, ctj]),
+        np.concatenate([xy[t_vertex], cpoint, cpoint]),
+    )
+    counts = {"snapped_ends": snapped, "t_junctions": len(t_seg), "crossings": len(ci)}
+    return xy, inserted, counts
+
+
+def _segment_pairs(
+    tree: shapely.STRtree, segments: np.ndarray, level: np.ndarray | None
+) -> np.ndarray:
+    """``(2, k)`` pairs ``i < j`` of segments whose boxes meet, on the same level."""
     pairs = tree.query(segments)
     pairs = pairs[:, pairs[0] < pairs[1]]
-    if layer is not None:
-        level = np.asarray(layer)[line[seg]]
+    if level is not None:
         pairs = pairs[:, level[pairs[0]] == level[pairs[1]]]
-    ci, cti, cj, ctj, cpoint = _crossings(xy, seg, pairs)
+    return pairs
+
+
+def _insert(
+    xy: np.ndarray, line: np.ndarray, after: np.ndarray, par: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Insert points into their segments → (vertices, line, node mask).
+
+    Nodes are line ends, inserted points and vertices shared by two or more vertices.
+    """
+    is_start, is_end = _ends(line)
     # every vertex and inserted point, keyed by (vertex it follows, parameter)
-    ins_seg = np.concatenate([t_seg, ci, cj])
-    key = np.concatenate([np.arange(len(xy)), seg[ins_seg]])
-    par = np.concatenate([np.zeros(len(xy)), t_par, cti, ctj])
-    pts = np.concatenate([xy, xy[t_vertex], cpoint, cpoint])
-    node = np.concatenate([line_end, np.ones(len(ins_seg), dtype=bool)])
+    key = np.concatenate([np.arange(len(xy)), after])
+    par = np.concatenate([np.zeros(len(xy)), par])
+    pts = np.concatenate([xy, points])
+    node = np.concatenate([is_start | is_end, np.ones(len(after), dtype=bool)])
     order = np.lexsort((par, key))
     xy, line, node = pts[order], line[key[order]], node[order]
     xy, line, node, _ = _drop_repeats(xy, line, node)
@@ -286,17 +322,14 @@ def node_lines(lines: np.ndarray, *, tolerance: float, layer: np.ndarray | None 
     xy, line, node = xy[alive], line[alive], node[alive]
     pid, _ = point_ids(xy)
     node |= np.bincount(pid)[pid] >= 2
-    node, loops = _split_loops(xy, line, node)
+    return xy, line, node
+
+
+def _pieces(xy: np.ndarray, line: np.ndarray, node: np.ndarray, counts: dict[str, int]) -> Noded:
+    """Cut lines at their node vertices into the pieces of a :class:`Noded`."""
     piece, emit = _cut(xy, line, node)
     pieces = shapely.linestrings(xy[emit], indices=piece)
     first = group_starts(piece)
-    counts = {
-        "zero_length_segments": zero,
-        "snapped_ends": snapped,
-        "t_junctions": len(t_seg),
-        "crossings": len(ci),
-        "self_loops": loops,
-    }
     last = np.r_[first[1:], True]
     ends = np.stack([xy[emit[first]], xy[emit[last]]])
     return Noded(pieces=pieces, line=line[emit[first]], ends=ends, counts=counts)
@@ -342,6 +375,21 @@ def prepare_lines(
     check_metric(lines.crs, "road lines")
     geoms = np.asarray(lines.geometry.values)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    _check_geometries(geoms, missing)
+    frame = lines[~missing]
+    attrs, reverse = _line_attributes(frame)
+    geoms = geoms[~missing]
+    geoms[reverse] = shapely.reverse(geoms[reverse])
+    if (shapely.get_type_id(geoms) == 5).any():
+        parts, part_of = shapely.get_parts(geoms, return_index=True)
+    else:
+        parts, part_of = geoms, np.arange(len(geoms))
+    report = {"input_lines": len(lines), "empty_geometries": int(missing.sum())}
+    return parts, attrs.iloc[part_of].reset_index(drop=True), report
+
+
+def _check_geometries(geoms: np.ndarray, missing: np.ndarray) -> None:
+    """Refuse non-line geometries, all-empty input and non-finite coordinates."""
     kind = shapely.get_type_id(geoms)
     bad = np.flatnonzero(~missing & ~np.isin(kind, [1, 2, 5]))
     if len(bad):
@@ -351,7 +399,7 @@ def prepare_lines(
             f"{', '.join(types)} (first: row {bad[0] + 1})"
         )
     if missing.all():
-        raise PlannerError(f"no road lines: all {len(lines)} geometries are empty")
+        raise PlannerError(f"no road lines: all {len(geoms)} geometries are empty")
     xy, index = shapely.get_coordinates(geoms[~missing], return_index=True)
     nonfinite = np.flatnonzero(~missing)[np.unique(index[~np.isfinite(xy).all(axis=1)])]
     if len(nonfinite):
@@ -359,7 +407,11 @@ def prepare_lines(
             f"road lines have NaN or infinite coordinates in {len(nonfinite)} row(s) "
             f"(first: row {nonfinite[0] + 1}); fix or delete those lines"
         )
-    frame = lines[~missing]
+
+
+def _line_attributes(frame: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Canonical attributes per line (``highway``, ``maxspeed``, ``oneway``, ``name``,
+    ``layer``, ``line``) and the mask of lines to reverse (one-way against the geometry)."""
     n = len(frame)
     oneway, reverse = (
         parse_oneway(frame["oneway"]) if "oneway" in frame else (np.zeros(n, bool),) * 2
@@ -377,14 +429,7 @@ def prepare_lines(
             "line": frame.index.to_numpy(),
         }
     )
-    geoms = geoms[~missing]
-    geoms[reverse] = shapely.reverse(geoms[reverse])
-    if (shapely.get_type_id(geoms) == 5).any():
-        parts, part_of = shapely.get_parts(geoms, return_index=True)
-    else:
-        parts, part_of = geoms, np.arange(len(geoms))
-    report = {"input_lines": len(lines), "empty_geometries": int(missing.sum())}
-    return parts, attrs.iloc[part_of].reset_index(drop=True), report
+    return attrs, reverse
 
 
 def drop_fragments(

@@ -5,8 +5,7 @@ road columns ``highway`` (str), ``maxspeed`` (float km/h, NaN when unknown), ``o
 ``name`` and, for OSM and GraphML, ``layer`` (int: the OSM ``layer`` tag, else 1 on bridges,
 -1 in tunnels, 0 otherwise; lines on different layers are not joined where they cross).
 Ways that are one-way against their digitising direction are reversed, so ``oneway`` always
-means "only in the direction of the geometry". Also here: :func:`to_networkx`, the
-OSMnx-style export of a network.
+means "only in the direction of the geometry".
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import gzip
 import tempfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import networkx as nx
@@ -27,9 +25,6 @@ import shapely
 
 from planner.errors import PlannerError
 from planner.readers import require_regular_file
-
-if TYPE_CHECKING:
-    from planner.network.graph import RoadNetwork
 
 #: ``highway`` values that are not travelable roads (planned, indoor or platform features).
 NOT_ROADS = frozenset(
@@ -267,53 +262,3 @@ def _apply_oneway(frame: gpd.GeoDataFrame, oneway: pd.Series) -> gpd.GeoDataFram
     out = frame.set_geometry(geometry)
     out["oneway"] = flag
     return out.reset_index(drop=True)
-
-
-def to_networkx(net: RoadNetwork, *, mode: str | None = None) -> nx.MultiDiGraph:
-    """The network as an OSMnx-style ``networkx.MultiDiGraph``.
-
-    Parameters
-    ----------
-    net
-        The network.
-    mode
-        ``None``: every edge in both directions (the reverse copy has ``reversed=True`` and
-        reversed geometry); ``speed_kph``/``travel_time`` are for driving (0 km/h and inf
-        where driving is not allowed in that direction) and ``travel_time_walk``,
-        ``travel_time_bike`` are added. A mode: only the directions that mode may use, with
-        its ``speed_kph`` and ``travel_time``.
-
-    Returns
-    -------
-    networkx.MultiDiGraph
-        Nodes ``x``, ``y``; edges ``length``, ``highway``, ``maxspeed``, ``oneway``,
-        ``reversed``, ``name``, ``geometry``, ``speed_kph``, ``travel_time``; graph ``crs``.
-    """
-    graph = nx.MultiDiGraph(crs=net.crs, mode=mode or "all")
-    graph.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(net.node_xy.tolist()))
-    e = net.edges
-    main = "drive" if mode is None else mode
-    extra = [m for m in net.speeds if m != main] if mode is None else []
-    allowed = [net.directions(m) for m in (main, *extra)]
-    for back in (0, 1):
-        ok = np.ones(len(e), bool) if mode is None else allowed[0][back]
-        geoms = np.asarray(e.geometry.values)[ok]
-        columns = {
-            "length": e["length"].to_numpy()[ok],
-            "highway": e["highway"].to_numpy(dtype=object)[ok],
-            "maxspeed": e["maxspeed"].to_numpy()[ok],
-            "oneway": e["oneway"].to_numpy()[ok],
-            "name": e["name"].to_numpy(dtype=object)[ok],
-            "geometry": shapely.reverse(geoms) if back else geoms,
-            "reversed": np.full(ok.sum(), bool(back)),
-            "speed_kph": np.where(allowed[0][back], net.speed_kph(main), 0.0)[ok],
-            "travel_time": np.where(allowed[0][back], net.edge_cost(main, "time"), np.inf)[ok],
-        }
-        for m, directions in zip(extra, allowed[1:], strict=True):
-            cost = np.where(directions[back], net.edge_cost(m, "time"), np.inf)
-            columns[f"travel_time_{m}"] = cost[ok]
-        records = pd.DataFrame(columns).to_dict("records")
-        u, v = e["u"].to_numpy()[ok], e["v"].to_numpy()[ok]
-        ends = zip(v, u, strict=True) if back else zip(u, v, strict=True)
-        graph.add_edges_from((a, b, data) for (a, b), data in zip(ends, records, strict=True))
-    return graph

@@ -172,13 +172,14 @@ def plot_compare(plan_a: Plan, plan_b: Plan, *, lang: str | None = None) -> Figu
 
 
 def write_compare(
-    a_path: str | os.PathLike[str],
-    b_path: str | os.PathLike[str],
+    plan_a: Plan,
+    plan_b: Plan,
     out_dir: str | os.PathLike[str],
     *,
     lang: str | None = None,
+    sources: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
 ) -> dict[str, Path]:
-    """Run two scenarios (without writing their outputs) and write the comparison.
+    """Write the comparison of two plans (:func:`planner.pipeline.run` of two scenarios).
 
     Writes ``compare.xlsx``, ``compare.csv``, ``compare.html`` (self-contained) and
     ``compare_map.html`` (both scenarios' coverage and proposals as layers) into
@@ -188,12 +189,14 @@ def write_compare(
 
     Parameters
     ----------
-    a_path, b_path
-        Scenario files.
+    plan_a, plan_b
+        The two plans, A and B.
     out_dir
         Output folder.
     lang
         ``"zh"`` or ``"en"``; default: scenario A's ``outputs.lang``.
+    sources
+        The scenario files, named on the page; default: each scenario's folder.
 
     Returns
     -------
@@ -201,17 +204,15 @@ def write_compare(
         Written paths by name (``xlsx``, ``csv``, ``html``, ``map``).
     """
     from planner.outputs.maps import build_compare_map, render_map
-    from planner.pipeline import run
-    from planner.scenario import load_scenario
 
-    plan_a = run(load_scenario(Path(a_path)), write=False)
-    plan_b = run(load_scenario(Path(b_path)), write=False)
+    if sources is None:
+        sources = (plan_a.scenario.base_dir, plan_b.scenario.base_dir)
     lang = plan_a.scenario.outputs.lang if lang is None else lang
     lab = labels(lang)
     table = compare(plan_a, plan_b, lang=lang)
     names = plan_a.scenario.scenario.name, plan_b.scenario.scenario.name
     pages = {
-        "html": _compare_page(plan_a, plan_b, table, (a_path, b_path), lang=lang),
+        "html": _compare_page(plan_a, plan_b, table, sources, lang=lang),
         "map": render_map(build_compare_map(plan_a, plan_b, lang=lang)),
     }
     with staged_output(out_dir, command="compare", scenario=" vs ".join(names)) as out:

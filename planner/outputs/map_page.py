@@ -1,8 +1,8 @@
-"""The page machinery of :mod:`planner.maps`: inlined assets, labels, safe JSON, data
-frames turned into page values, and the folium elements that carry layer specs into the
-page script.
+"""The page machinery of :mod:`planner.outputs.maps`: inlined assets, labels, safe JSON,
+data frames turned into page values, and the folium elements that carry layer specs into
+the page script.
 
-Nothing here reads a plan; :mod:`planner.maps` decides what goes on the map.
+Nothing here reads a plan; :mod:`planner.outputs.maps` decides what goes on the map.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def _uncovered(plan: Plan) -> pd.DataFrame:
     gaps = _with_points(gaps, plan.gaps, plan, ("villages",))
     if "township_id" in gaps.columns:
         names = unit_names(plan, "township")
-        gaps.insert(gaps.columns.get_loc("township_id") + 1, "township_name",
+        gaps.insert(list(gaps.columns).index("township_id") + 1, "township_name",
                     gaps["township_id"].astype("string").map(names))  # fmt: skip
     gaps["beyond_m"] = (gaps["dist_m"] - gaps["radius_m"]).round(1)
     rank = gaps["level"].map({lvl: i for i, lvl in enumerate(level_order(plan.levels))})
@@ -435,7 +435,7 @@ def _sections(
         sections.append(_section(t["uncovered"], sheets["uncovered_villages"], lang))
     if (audit := _audit_counts(plan)) is not None:
         sections.append(_section(t["audit"], localize(audit, lang), lang))
-    if "compliance" in sheets:
+    if "compliance" in sheets and plan.compliance is not None:
         note = t["checked"].format(**_center_verdicts(plan.compliance))
         sections.append(_section(t["compliance"], sheets["compliance"], lang, note=note))
     if (grids := _grid_counts(plan, lang)) is not None:

@@ -161,7 +161,7 @@ def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
 
 def _try_lock(handle: IO[bytes]) -> bool:
     """Take the OS lock without waiting; False when another process holds it."""
-    if os.name == "nt":
+    if sys.platform == "win32":
         import msvcrt
 
         handle.seek(0)

@@ -4,6 +4,8 @@ replaces the output folder only when every file is written (:mod:`planner.stagin
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,13 @@ from planner.outputs.files import (
     write_xlsx,
 )
 from planner.outputs.staging import staged_output
+from planner.plan import peak_memory_mb
+from planner.preflight import preflight
 
 if TYPE_CHECKING:
     from planner.plan import Plan
-    from planner.scenario import Outputs
+    from planner.scenario import Outputs, Scenario
+    from planner.steps import GridStep
 
 logger = logging.getLogger(__name__)
 
@@ -138,22 +143,92 @@ def write_grids(
     return written
 
 
-def write_outputs(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
+def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
     """Write every output file of a plan.
 
-    ``coverage.gpkg`` (layers per :func:`coverage_layers`), ``summary.xlsx`` (sheets and
-    headers in the scenario's language), one CSV per table (English headers, for
-    machines), PNG plots, ``report.html`` and ``summary.json``. The files are written
-    into a staging folder that replaces ``out_dir`` once all are written
-    (:func:`~planner.staging.staged_output`; inside an open staging folder, straight into
-    it). Returns the final paths by name.
+    ``coverage.gpkg`` (layers per :func:`coverage_layers`), ``proposals.gpkg``, the grid
+    files, ``summary.xlsx`` (sheets and headers in the scenario's language), one CSV per
+    table (English headers, for machines), PNG plots, ``report.html``, ``map.html`` and
+    ``summary.json`` (with ``timings`` and ``peak_memory_mb`` covering the writing too).
+    The files are written into a staging folder that replaces ``out_dir`` once all are
+    written (:func:`~planner.outputs.staging.staged_output`; inside an open staging folder,
+    straight into it), so a failed write leaves the previous result as it was.
+
+    Parameters
+    ----------
+    plan
+        The result of :func:`planner.pipeline.run`.
+    out_dir
+        The output folder; default: the scenario's ``out_dir``.
+
+    Returns
+    -------
+    dict
+        The final paths by name.
     """
-    with staged_output(out_dir, command="run", scenario=plan.scenario.scenario.name) as folder:
-        written = _write_files(plan, folder, timings=timings)
-    return {name: Path(out_dir) / path.name for name, path in written.items()}
+    folder = Path(out_dir) if out_dir is not None else plan.scenario.out_dir
+    preflight(plan.scenario, out_dir=folder, need_levels=False)
+    start = time.perf_counter()
+    with staged_output(folder, command="run", scenario=plan.scenario.scenario.name) as staging:
+        written = _write_files(plan, staging)
+        plan.timings["write outputs"] = round(time.perf_counter() - start, 3)
+        plan.summary["peak_memory_mb"] = peak_memory_mb()
+        summary = {**plan.summary, "timings": plan.timings}
+        written["summary"] = write_json(staging / "summary.json", summary)
+    return {name: folder / path.name for name, path in written.items()}
 
 
-def _write_files(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dict[str, Path]:
+def write_grid_outputs(
+    step: GridStep, out_dir: str | os.PathLike[str] | None = None, *, scenario: Scenario
+) -> dict[str, Path]:
+    """Write the files of ``planner grids``: ``grids.<ext>`` per requested format,
+    ``grids_by_village.csv`` and, for a user grid layer, ``grid_issues.gpkg``. They replace
+    the grid files of the output folder (default: the scenario's); its other files (a
+    ``planner run``'s) are kept (:func:`~planner.outputs.staging.staged_output`)."""
+    folder = Path(out_dir) if out_dir is not None else scenario.out_dir
+    preflight(scenario, out_dir=folder, need_levels=False)
+    outputs = scenario.outputs
+    with staged_output(folder, command="grids", scenario=scenario.scenario.name) as staging:
+        written = write_grids(step.grids, staging, outputs=outputs)
+        if step.by_village is not None:
+            path = staging / "grids_by_village.csv"
+            written["grids_by_village"] = write_csv(path, step.by_village)
+        if step.issues is not None:
+            layers = {"grid_issues": step.issues}
+            written["grid_issues"] = write_gpkg(
+                staging / "grid_issues.gpkg", layers, crs=outputs.crs
+            )
+    return {name: folder / path.name for name, path in written.items()}
+
+
+def write_inspection(
+    stops: gpd.GeoDataFrame,
+    route: gpd.GeoDataFrame,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    scenario: Scenario,
+) -> dict[str, Path]:
+    """Write an inspection round: ``inspection.gpkg`` (layers ``stops``, ``route``),
+    ``inspection.xlsx`` and ``inspection.csv``, replacing the previous round's and keeping
+    the other files of the output folder (default: the scenario's)."""
+    from planner.standards.inspection import inspection_table
+
+    folder = Path(out_dir) if out_dir is not None else scenario.out_dir
+    preflight(scenario, out_dir=folder, need_levels=False)
+    table = inspection_table(stops, lang=scenario.outputs.lang)
+    crs = scenario.outputs.crs
+    with staged_output(folder, command="inspect", scenario=scenario.scenario.name) as staging:
+        written = {
+            "gpkg": write_gpkg(
+                staging / "inspection.gpkg", {"stops": stops, "route": route}, crs=crs
+            ),
+            "xlsx": write_xlsx(staging / "inspection.xlsx", {"inspection": table}),
+            "csv": write_csv(staging / "inspection.csv", table),
+        }
+    return {name: folder / path.name for name, path in written.items()}
+
+
+def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
     """Every file of :func:`write_outputs`, straight into ``out_dir``."""
     from planner.outputs.maps import write_map
     from planner.outputs.report import canonical_sheets, labels, localize, write_plots, write_report
@@ -184,5 +259,4 @@ def _write_files(plan: Plan, out_dir: Path, *, timings: dict[str, float]) -> dic
         written["report"] = write_report(plan, out_dir, plots=plots)
     if plan.scenario.outputs.map:
         written["map"] = write_map(plan, out_dir / "map.html")
-    written["summary"] = write_json(out_dir / "summary.json", {**plan.summary, "timings": timings})
     return written

@@ -9,11 +9,31 @@ caller (:mod:`planner.siting`). Ties are always broken towards the lowest site i
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 _HASH_SEED = 20240601
+
+
+@dataclass
+class StepSize:
+    """The Polyak step factor of a subgradient search: halved after ``patience`` steps in
+    a row without progress."""
+
+    patience: int
+    theta: float = 1.0
+    stall: int = 0
+
+    def record(self, improved: bool) -> None:
+        """Count a step that did (or did not) improve the bound."""
+        if improved:
+            self.stall = 0
+            return
+        self.stall += 1
+        if self.stall >= self.patience:
+            self.theta, self.stall = self.theta / 2, 0
 
 
 def row_entries(csr: sp.csr_array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,22 +255,17 @@ def mclp_lagrangian(
     value = float(weights[covered].sum())
     lam = np.where(covered, 0.0, weights)
     best = np.inf
-    theta, stall = 1.0, 0
+    size = StepSize(patience)
     for it in range(1, max_iter + 1):
-        reduced = np.asarray(a.T @ lam, dtype=float)
-        top = np.argpartition(-reduced, p - 1)[:p] if p else np.empty(0, dtype=np.int64)
-        bound = float(np.maximum(weights - lam, 0.0).sum() + reduced[top].sum())
-        if bound < best - 1e-12 * abs(best if np.isfinite(best) else bound):
-            best, stall = bound, 0
-        else:
-            stall += 1
-            if stall >= patience:
-                theta, stall = theta / 2, 0
+        bound, top = _mclp_relaxation(a, weights, lam, p)
+        improved = bound < best - 1e-12 * abs(best if np.isfinite(best) else bound)
+        best = bound if improved else best
+        size.record(improved)
         if it % polish_every == 0:
             polished = cover_interchange(a, weights, np.sort(top), deadline=deadline)
             if float(weights[_covered_by(a, polished)].sum()) > value:
                 sites, value = polished, float(weights[_covered_by(a, polished)].sum())
-        if best <= value * (1 + gap) or theta < 1e-5 or time.perf_counter() > deadline:
+        if best <= value * (1 + gap) or size.theta < 1e-5 or time.perf_counter() > deadline:
             break
         x = np.zeros(a.shape[1])
         x[top] = 1.0
@@ -258,9 +273,18 @@ def mclp_lagrangian(
         norm = float(grad @ grad)
         if norm == 0.0:
             break
-        step = theta * max(bound - value, 1e-9 * max(abs(bound), 1.0)) / norm
+        step = size.theta * max(bound - value, 1e-9 * max(abs(bound), 1.0)) / norm
         lam = np.clip(lam - step * grad, 0.0, weights)
     return best, sites
+
+
+def _mclp_relaxation(
+    a: sp.csr_array, weights: np.ndarray, lam: np.ndarray, p: int
+) -> tuple[float, np.ndarray]:
+    """``L(λ)`` of :func:`mclp_lagrangian` and the ``p`` sites of largest ``(Aᵀλ)_j``."""
+    reduced = np.asarray(a.T @ lam, dtype=float)
+    top = np.argpartition(-reduced, p - 1)[:p] if p else np.empty(0, dtype=np.int64)
+    return float(np.maximum(weights - lam, 0.0).sum() + reduced[top].sum()), top
 
 
 def lscp_lagrangian(
@@ -291,30 +315,28 @@ def lscp_lagrangian(
     inv_size = sp.csr_array((1.0 / col_size[a.indices], a.indices, a.indptr), shape=a.shape)
     lam = np.asarray(inv_size.min(axis=1).toarray()).ravel()
     best = -np.inf
-    theta, stall = 1.0, 0
+    size = StepSize(patience)
     for it in range(max_iter):
         reduced = np.asarray(a.T @ lam, dtype=float)
         value = float(lam.sum() + np.minimum(0.0, 1.0 - reduced).sum())
-        if value > best + 1e-12:
-            best, stall = value, 0
-        else:
-            stall += 1
-            if stall >= patience:
-                theta, stall = theta / 2, 0
+        improved = value > best + 1e-12
+        best = value if improved else best
+        size.record(improved)
         if it % every == 0:
             chosen = np.flatnonzero(reduced > 1.0)
             more, _ = greedy_cover(a, np.ones(n_rows), k=None, covered=_covered_by(a, chosen))
             cover = prune_redundant(a, np.concatenate((chosen, more)))
             if cover.size < sites.size:
                 sites = cover
-        if np.ceil(best - 1e-6) >= sites.size or theta < 1e-5 or time.perf_counter() > deadline:
+        done = np.ceil(best - 1e-6) >= sites.size or size.theta < 1e-5
+        if done or time.perf_counter() > deadline:
             break
         grad = 1.0 - np.asarray(a @ (reduced > 1.0).astype(float), dtype=float)
         grad[(lam <= 0.0) & (grad < 0.0)] = 0.0
         norm = float(grad @ grad)
         if norm == 0.0:
             break
-        step = theta * max(sites.size - value, 1e-9) / norm
+        step = size.theta * max(sites.size - value, 1e-9) / norm
         lam = np.maximum(lam + step * grad, 0.0)
     return int(np.ceil(best - 1e-6)), sites
 

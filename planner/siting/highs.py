@@ -38,7 +38,7 @@ def run_highs(
     col_lower: np.ndarray | None = None,
     mip_abs_gap: float = 0.0,
     start: np.ndarray | None = None,
-    options: dict[str, object] | None = None,
+    options: dict[str, bool | int | float | str] | None = None,
 ) -> MipOutcome | None:
     """Solve ``opt cost·x`` s.t. ``row_lower ≤ matrix·x ≤ row_upper``, bounds, integrality.
 
@@ -47,23 +47,8 @@ def run_highs(
     HiGHS options.
     """
     a = sp.csc_array(matrix)
-    n_rows, n_cols = a.shape
-    if n_cols == 0:
+    if a.shape[1] == 0:
         return MipOutcome(np.empty(0), 0.0, 0.0, "optimal")
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_cols, n_rows
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.zeros(n_cols) if col_lower is None else np.asarray(col_lower, float)
-    lp.col_upper_ = np.asarray(col_upper, dtype=float)
-    lp.row_lower_ = np.asarray(row_lower, dtype=float)
-    lp.row_upper_ = np.asarray(row_upper, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(float)
-    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
-    lp.integrality_ = [kinds[int(flag)] for flag in integer]
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit), 0.01))
@@ -71,18 +56,49 @@ def run_highs(
     h.setOptionValue("mip_abs_gap", float(mip_abs_gap))
     for key, value in (options or {}).items():
         h.setOptionValue(key, value)
-    h.passModel(lp)
+    lower = np.zeros(a.shape[1]) if col_lower is None else col_lower
+    h.passModel(_highs_lp(a, cost, (lower, col_upper), (row_lower, row_upper), integer, maximize))
     if start is not None:
         solution = highspy.HighsSolution()
         solution.col_value = np.asarray(start, dtype=float).tolist()
         h.setSolution(solution)
     h.run()
-    status = h.getModelStatus()
+    return _outcome(h, integer, maximize)
+
+
+def _highs_lp(
+    a: sp.csc_array,
+    cost: np.ndarray,
+    col_bounds: tuple[np.ndarray, np.ndarray],
+    row_bounds: tuple[np.ndarray, np.ndarray],
+    integer: np.ndarray,
+    maximize: bool,
+) -> highspy.HighsLp:
+    """The model as HiGHS's column-wise ``HighsLp``."""
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.asarray(col_bounds[0], dtype=float)
+    lp.col_upper_ = np.asarray(col_bounds[1], dtype=float)
+    lp.row_lower_ = np.asarray(row_bounds[0], dtype=float)
+    lp.row_upper_ = np.asarray(row_bounds[1], dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+    lp.integrality_ = [kinds[int(flag)] for flag in integer]
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    return lp
+
+
+def _outcome(h: highspy.Highs, integer: np.ndarray, maximize: bool) -> MipOutcome | None:
+    """What a finished run found; ``None`` without a feasible point."""
     info = h.getInfo()
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         return None
     values = np.asarray(h.getSolution().col_value, dtype=float)
-    optimal = status == highspy.HighsModelStatus.kOptimal
+    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     bound = info.mip_dual_bound if integer.any() else info.objective_function_value
     if not optimal and not integer.any():
         bound = np.inf if maximize else -np.inf
@@ -164,24 +180,9 @@ def solve_capacitated_mclp(
     mask, the share of every pair (CSR order of ``a``) and the outcome (``None`` when
     the minimums cannot be met).
     """
-    n_groups, n_sites = a.shape
-    n_pairs = a.nnz
-    g_e = np.repeat(np.arange(n_groups), np.diff(a.indptr))
-    j_e = a.indices
-    e = np.arange(n_pairs)
-    finite = np.isfinite(capacity)
-    x_cols, z_cols = np.arange(n_sites), n_sites + e
-    r_cap, r_link, r_card = n_groups, n_groups + n_sites, n_groups + n_sites + n_pairs
-    free = np.flatnonzero(~fixed)
-    rows = np.concatenate((g_e, r_cap + j_e, r_cap + x_cols, r_link + e, r_link + e,
-                           np.full(free.size, r_card)))  # fmt: skip
-    cols = np.concatenate((z_cols, z_cols, x_cols, z_cols, j_e, free))
-    vals = np.concatenate((np.ones(n_pairs), weights[g_e], -np.where(finite, capacity, 0.0),
-                           np.ones(n_pairs), -np.ones(n_pairs), np.ones(free.size)))  # fmt: skip
-    matrix = sp.coo_array((vals, (rows, cols)), shape=(r_card + 1, n_sites + n_pairs))
-    row_lower = np.full(r_card + 1, -np.inf)
-    row_upper = np.concatenate((np.ones(n_groups), np.where(finite, 0.0, np.inf),
-                                np.zeros(n_pairs), [p]))  # fmt: skip
+    n_sites, n_pairs = a.shape[1], a.nnz
+    g_e = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    matrix, row_lower, row_upper = _capacity_rows(a, g_e, weights, capacity, fixed, p)
     if at_least is not None:
         matrix = sp.block_array(
             [[matrix], [sp.hstack((at_least[0], sp.csr_array((at_least[0].shape[0], n_pairs))))]]
@@ -204,6 +205,36 @@ def solve_capacitated_mclp(
     if outcome is None:  # only with at_least: z = 0 is feasible otherwise
         return None
     return outcome.values[:n_sites] > 0.5, np.clip(outcome.values[n_sites:], 0, 1), outcome
+
+
+def _capacity_rows(
+    a: sp.csr_array,
+    g_e: np.ndarray,
+    weights: np.ndarray,
+    capacity: np.ndarray,
+    fixed: np.ndarray,
+    p: int,
+) -> tuple[sp.coo_array, np.ndarray, np.ndarray]:
+    """Rows of the capacitated MCLP (see :func:`solve_capacitated_mclp`) over the columns
+    ``x`` then ``z``, with their lower and upper bounds; ``g_e`` is the group of each pair."""
+    n_groups, n_sites = a.shape
+    n_pairs = a.nnz
+    j_e = a.indices
+    e = np.arange(n_pairs)
+    finite = np.isfinite(capacity)
+    x_cols, z_cols = np.arange(n_sites), n_sites + e
+    r_cap, r_link, r_card = n_groups, n_groups + n_sites, n_groups + n_sites + n_pairs
+    free = np.flatnonzero(~fixed)
+    rows = np.concatenate((g_e, r_cap + j_e, r_cap + x_cols, r_link + e, r_link + e,
+                           np.full(free.size, r_card)))  # fmt: skip
+    cols = np.concatenate((z_cols, z_cols, x_cols, z_cols, j_e, free))
+    vals = np.concatenate((np.ones(n_pairs), weights[g_e], -np.where(finite, capacity, 0.0),
+                           np.ones(n_pairs), -np.ones(n_pairs), np.ones(free.size)))  # fmt: skip
+    matrix = sp.coo_array((vals, (rows, cols)), shape=(r_card + 1, n_sites + n_pairs))
+    row_lower = np.full(r_card + 1, -np.inf)
+    row_upper = np.concatenate((np.ones(n_groups), np.where(finite, 0.0, np.inf),
+                                np.zeros(n_pairs), [p]))  # fmt: skip
+    return matrix, row_lower, row_upper
 
 
 def solve_lscp(
@@ -255,15 +286,6 @@ def solve_pmedian(
                            np.ones(n_sites)))  # fmt: skip
     matrix = sp.coo_array((vals, (rows, cols)), shape=(r_card + 1, n_sites + n_pairs))
     total = p + int(fixed.sum())
-    x0 = None
-    if start is not None:
-        val = np.where(start[d.indices], d.data, np.inf)
-        best = np.minimum.reduceat(val, d.indptr[:-1])
-        if np.isfinite(best).all():  # the start reaches every demand
-            x0 = np.zeros(n_sites + n_pairs)
-            x0[:n_sites] = start
-            first = np.where(val == best[rows_e], e, n_pairs)
-            x0[n_sites + np.minimum.reduceat(first, d.indptr[:-1])] = 1.0
     outcome = run_highs(
         matrix,
         cost=np.concatenate((np.zeros(n_sites), weights[rows_e] * d.data)),
@@ -275,8 +297,23 @@ def solve_pmedian(
         maximize=False,
         time_limit=time_limit,
         mip_gap=mip_gap,
-        start=x0,
+        start=None if start is None else _median_start(d, rows_e, start),
     )
     if outcome is None:
         return None
     return outcome.values[:n_sites] > 0.5, outcome
+
+
+def _median_start(d: sp.csr_array, rows_e: np.ndarray, start: np.ndarray) -> np.ndarray | None:
+    """MIP start from the open mask ``start``: each demand assigned to its nearest open
+    site (first stored pair on ties); ``None`` when the start leaves a demand unreached."""
+    n_sites, n_pairs = d.shape[1], d.nnz
+    val = np.where(start[d.indices], d.data, np.inf)
+    best = np.minimum.reduceat(val, d.indptr[:-1])
+    if not np.isfinite(best).all():
+        return None
+    x0 = np.zeros(n_sites + n_pairs)
+    x0[:n_sites] = start
+    first = np.where(val == best[rows_e], np.arange(n_pairs), n_pairs)
+    x0[n_sites + np.minimum.reduceat(first, d.indptr[:-1])] = 1.0
+    return x0

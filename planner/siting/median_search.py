@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from planner.siting.cover_search import best_swap
+from planner.siting.cover_search import StepSize, best_swap
 
 
 @dataclass(frozen=True)
@@ -174,41 +174,48 @@ def median_lagrangian(
     bound, incumbent
         The best bound and the cheapest open mask seen.
     """
-    d, rows, w = pairs.d, pairs.rows, pairs.weights
-    n_sites = d.shape[1]
-    wd = w[rows] * d.data
-    w_pen = w * pairs.penalty
+    wd = pairs.weights[pairs.rows] * pairs.d.data
+    w_pen = pairs.weights * pairs.penalty
     lam = multipliers.astype(float).copy()
     free = np.flatnonzero(~fixed)
     upper = total_cost(pairs, incumbent)
     best = -np.inf
-    theta, stall = 1.0, 0
+    size = StepSize(patience)
     for it in range(max_iter):
-        below = wd < lam[rows]
-        rho = np.bincount(
-            d.indices, weights=np.where(below, wd - lam[rows], 0.0), minlength=n_sites
-        ).astype(float)
-        is_open = fixed.copy()
-        if p:
-            is_open[free[np.argsort(rho[free], kind="stable")[:p]]] = True
-        value = float(lam.sum() + np.minimum(0.0, w_pen - lam).sum() + rho[is_open].sum())
-        if value > best + 1e-12 * abs(value):
-            best, stall = value, 0
-        else:
-            stall += 1
-            if stall >= patience:
-                theta, stall = theta / 2, 0
+        below, is_open, rho_open = _median_relaxation(pairs, lam, wd, fixed, free, p)
+        value = float(lam.sum() + np.minimum(0.0, w_pen - lam).sum() + rho_open)
+        improved = value > best + 1e-12 * abs(value)
+        best = value if improved else best
+        size.record(improved)
         if it % every == 0 and total_cost(pairs, is_open) < upper:
             incumbent, upper = is_open, total_cost(pairs, is_open)
-        if best >= upper * (1 - gap) or theta < 1e-5 or time.perf_counter() > deadline:
+        if best >= upper * (1 - gap) or size.theta < 1e-5 or time.perf_counter() > deadline:
             break
         assigned = np.bincount(
-            rows, weights=(below & is_open[d.indices]).astype(float), minlength=w.size
-        )
+            pairs.rows, weights=(below & is_open[pairs.d.indices]).astype(float),
+            minlength=pairs.weights.size,
+        )  # fmt: skip
         grad = 1.0 - assigned - (w_pen < lam)
         norm = float(grad @ grad)
         if norm == 0.0:
             break
-        step = theta * max(upper - value, 1e-9 * max(abs(value), 1.0)) / norm
+        step = size.theta * max(upper - value, 1e-9 * max(abs(value), 1.0)) / norm
         lam = lam + step * grad
     return best, incumbent
+
+
+def _median_relaxation(
+    pairs: Pairs, lam: np.ndarray, wd: np.ndarray, fixed: np.ndarray, free: np.ndarray, p: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The relaxed problem of :func:`median_lagrangian` at ``λ``: the pairs with
+    ``w_i d_ij < λ_i``, the open mask (fixed sites plus the ``p`` free ones of smallest
+    ``ρ``) and ``Σ_{j open} ρ_j``."""
+    below = wd < lam[pairs.rows]
+    rho = np.bincount(
+        pairs.d.indices, weights=np.where(below, wd - lam[pairs.rows], 0.0),
+        minlength=pairs.d.shape[1],
+    ).astype(float)  # fmt: skip
+    is_open = fixed.copy()
+    if p:
+        is_open[free[np.argsort(rho[free], kind="stable")[:p]]] = True
+    return below, is_open, float(rho[is_open].sum())

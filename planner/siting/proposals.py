@@ -3,15 +3,17 @@
 Both steps are maximal-covering problems solved by :mod:`planner.siting` with the existing
 centers fixed open. Candidate–village pairs within the radius come from one spatial-index
 query (straight line) or bounded road searches (:func:`planner.network.sites_within`);
-no all-pairs matrix is built.
+no all-pairs matrix is built. :func:`propose_for` takes the layers and the step's own
+settings; :func:`propose` is the pipeline's adapter from a scenario.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -19,39 +21,47 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from planner.catchment import centers_serving, township_of
 from planner.errors import PlannerError, PlannerWarning
-from planner.layers import LayerSet
-from planner.network.graph import sites_within, snap
-from planner.routing import RoadSearch
-from planner.scenario import LevelSpec, Scenario
-from planner.siting.solvers import SitingResult, budget_curve, mclp, rank_by_marginal_gain
+from planner.network import RoadNetwork, Snap, sites_within, snap
+from planner.scenario import LevelSpec, Siting, StationSiting
+from planner.siting.covering import budget_curve, mclp
+from planner.siting.proposal_rows import (
+    Solution,
+    cover_of,
+    empty_proposals,
+    proposal_rows,
+)
+from planner.siting.sites import (
+    ServingGroups,
+    candidate_points,
+    joined,
+    open_seats,
+    required_sites,
+    runs,
+    serving,
+    serving_groups,
+    station_spec,
+    township_groups,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Stations proposed when ``[siting.stations]`` gives neither budget nor target.
 DEFAULT_STATION_BUDGET = 10
-#: A merged-township seat with a sub-center within this distance already has one.
-SEAT_MATCH_M = 500.0
+LANGUAGES = ("zh", "en")
 
 
-PROPOSAL_COLUMNS = (
-    "kind",
-    "rank",
-    "level",
-    "site_id",
-    "name",
-    "township_id",
-    "new_population_covered",
-    "new_villages_covered",
-    "reason",
-)
+class VillageRoads(Protocol):
+    """The villages' access to the roads, e.g. :class:`planner.routing.RoadSearch`."""
 
+    @property
+    def net(self) -> RoadNetwork:
+        """The routable road network."""
+        ...
 
-def _proposal_rows_empty(crs: Any) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        pd.DataFrame(columns=list(PROPOSAL_COLUMNS)), geometry=gpd.GeoSeries([], crs=crs), crs=crs
-    )
+    def village_snap(self, mode: str) -> Snap:
+        """The villages joined to the roads usable in ``mode``."""
+        ...
 
 
 @dataclass
@@ -65,13 +75,13 @@ class SitingOutcome:
     skipped: dict[str, str] = field(default_factory=dict)
 
     def skip(self, step: str, reason: str) -> None:
-        """Record (and log) that ``step`` could not run."""
+        """Record (and warn) that ``step`` could not run."""
         self.skipped[step] = reason
         warnings.warn(f"{step} skipped: {reason}", PlannerWarning, stacklevel=2)
 
 
 def pairs_within(
-    demand: gpd.GeoSeries, sites: gpd.GeoSeries, spec: LevelSpec, *, roads: RoadSearch | None
+    demand: gpd.GeoSeries, sites: gpd.GeoSeries, spec: LevelSpec, *, roads: VillageRoads | None
 ) -> sp.csr_matrix:
     """Sparse demand × site costs for the pairs within the level's radius.
 
@@ -80,7 +90,12 @@ def pairs_within(
     """
     if not len(sites):
         return sp.csr_matrix((len(demand), 0))
-    if spec.mode == "network" and roads is not None:
+    if spec.mode == "network":
+        if roads is None:
+            raise PlannerError(
+                f'a level with mode = "network" ({spec.cutoff_m:,.0f} m, {spec.travel}) '
+                "needs roads; got roads=None"
+            )
         weight = "time" if spec.uses_time else "length"
         cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
         demand_snap = roads.village_snap(spec.travel)
@@ -94,77 +109,203 @@ def pairs_within(
     return sp.csr_matrix((cost, (d, s)), shape=(len(demand), len(sites)))
 
 
-def _cover(cost: sp.csr_matrix) -> sp.csr_matrix:
-    """Boolean coverage: every stored pair is within the radius (zero costs included,
-    which ``astype(bool)`` would drop)."""
-    cover = cost.copy()
-    cover.data = np.ones(cover.data.shape, dtype=bool)
-    return cover
+@dataclass(frozen=True, eq=False)
+class _Step:
+    """The proposal step's layers (one metric CRS, villages on a fresh index) and settings;
+    see :func:`propose_for`."""
+
+    villages: gpd.GeoDataFrame
+    centers: gpd.GeoDataFrame | None
+    merged_townships: gpd.GeoDataFrame | None
+    candidates: gpd.GeoDataFrame | None
+    townships: gpd.GeoDataFrame | None
+    grids: gpd.GeoDataFrame | None
+    siting: Siting
+    levels: Mapping[str, LevelSpec]
+    roads: VillageRoads | None
+    lang: str
+
+    def serving(self, level: str) -> ServingGroups:
+        """The existing centers serving ``level``, in groups (see :func:`serving_groups`)."""
+        return serving(self.centers, serving_groups(self.levels, self.siting.stations, level))
+
+    def subcenters_blocked(self) -> str | None:
+        """Why sub-centers cannot be sited (``None`` when they can)."""
+        if "township" not in self.levels:
+            return "no [levels.township] for sub-centers to serve"
+        if self.merged_townships is None:
+            return "no [layers.merged_townships] (former township seats) to place sub-centers at"
+        return None
+
+    def stations_blocked(self) -> str | None:
+        """Why stations cannot be sited (``None`` when they can)."""
+        kind = self.siting.stations.candidates
+        if not {"village", "station"} & set(self.levels):
+            return "no [levels.village] or [levels.station] for stations to serve"
+        if kind == "candidates" and self.candidates is None:
+            return 'siting.stations.candidates = "candidates" but there is no [layers.candidates]'
+        if kind == "grids" and (self.grids is None or self.grids.empty):
+            return (
+                'siting.stations.candidates = "grids" but no grids were made: enable [grids] '
+                "(with village_areas or townships) or give a [layers.grids] layer"
+            )
+        return None
 
 
-def _candidate_points(
-    kind: str, layers: LayerSet, grids: gpd.GeoDataFrame | None
-) -> gpd.GeoDataFrame:
-    """Station candidates: villages, the user's candidate layer, or grid centroids."""
-    if kind == "villages":
-        frame = layers["villages"]
-    elif kind == "candidates":
-        frame = layers["candidates"]
-    else:
-        assert grids is not None  # _stations_blocked says why not
-        frame = grids.set_geometry(grids.geometry.representative_point())
-    keep = [c for c in ("id", "name", "township_id") if c in frame.columns]
-    return gpd.GeoDataFrame(
-        frame[keep].reset_index(drop=True), geometry=frame.geometry.to_numpy(), crs=frame.crs
-    )
+def propose_for(
+    villages: gpd.GeoDataFrame,
+    *,
+    levels: Mapping[str, LevelSpec],
+    siting: Siting | None = None,
+    centers: gpd.GeoDataFrame | None = None,
+    merged_townships: gpd.GeoDataFrame | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    townships: gpd.GeoDataFrame | None = None,
+    grids: gpd.GeoDataFrame | None = None,
+    roads: VillageRoads | None = None,
+    lang: str = "zh",
+) -> SitingOutcome:
+    """Sub-centers first (township level), then stations (village level) on what remains.
 
+    Candidates serve with the radius of the level they are sited for, the same radius the
+    coverage and the after-coverage use, so a proposal's gain is what ``after`` counts.
+    Existing centers are fixed open; each proposal carries ``rank``,
+    ``new_population_covered`` and a ``reason`` in ``lang``. A step that cannot run (no
+    level to serve, no seats, candidates or grids) is skipped with a warning and its
+    reason in :attr:`SitingOutcome.skipped`.
 
-#: Existing centers serving a level, in groups that serve with one set of settings each.
-ServingGroups = list[tuple[gpd.GeoDataFrame, LevelSpec]]
-
-
-def _serving(scenario: Scenario, centers: gpd.GeoDataFrame | None, level: str) -> ServingGroups:
-    """The centers serving ``level``, grouped as :meth:`Scenario.serving_groups` says."""
-    return [
-        (centers_serving(centers, levels).reset_index(drop=True), spec)
-        for levels, spec in scenario.serving_groups(level)
+    Parameters
+    ----------
+    villages
+        Village points with ``population`` (and ``id``, ``name``, ``township_id``), in a
+        metric CRS shared by every layer.
+    levels
+        The service levels (``[levels]``): sub-centers serve ``township``, stations
+        ``village`` (else ``station``).
+    siting
+        The step's settings (``[siting]``); defaults to :class:`~planner.scenario.Siting`.
+    centers
+        Existing centers with a canonical ``level``; they stay open.
+    merged_townships
+        Former seats of merged townships: the sub-center candidates.
+    candidates
+        Station candidates, used when ``siting.stations.candidates = "candidates"``.
+    townships
+        Township polygons with ``id``, for ``min_per_township``.
+    grids
+        Governance grids, whose centroids are the candidates when
+        ``siting.stations.candidates = "grids"``.
+    roads
+        Road access of ``villages``; required by levels with ``mode = "network"``.
+    lang
+        ``"zh"`` or ``"en"``: language of the reasons.
+    """
+    _check(villages, lang)
+    step = _Step(
+        villages.reset_index(drop=True), centers, merged_townships, candidates, townships,
+        grids, siting or Siting(), levels, roads, lang,
+    )  # fmt: skip
+    outcome = SitingOutcome(proposals=empty_proposals(step.villages.crs))
+    parts = [
+        part
+        for part in (_propose_subcenters(step, outcome), _propose_stations(step, outcome))
+        if part is not None
     ]
+    if parts:
+        outcome.proposals = gpd.GeoDataFrame(
+            pd.concat(parts, ignore_index=True), crs=step.villages.crs
+        )
+    return outcome
 
 
-def _joined(groups: ServingGroups) -> gpd.GeoDataFrame:
-    """The centers of every group, one group after the other (the fixed sites' order)."""
-    frames = [frame for frame, _ in groups]
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+def _check(villages: gpd.GeoDataFrame, lang: str) -> None:
+    """Refuse villages without population or measured in degrees, and unknown languages."""
+    if lang not in LANGUAGES:
+        raise PlannerError(f"lang must be one of {LANGUAGES}, got {lang!r}")
+    if "population" not in villages.columns:
+        raise PlannerError(
+            f"villages need a population column; got columns {list(villages.columns)}"
+        )
+    if villages.crs is not None and villages.crs.is_geographic:
+        raise PlannerError(
+            f"villages are in a geographic CRS ({villages.crs.name}); project every layer "
+            "to one metric CRS first"
+        )
 
 
-def _runs(
-    groups: list[tuple[gpd.GeoDataFrame, LevelSpec]], crs: Any
-) -> list[tuple[gpd.GeoSeries, LevelSpec]]:
-    """Site points of consecutive groups with the same settings joined, so each run of
-    sites needs one search."""
-    runs: list[tuple[list[Any], LevelSpec]] = []
-    for frame, spec in groups:
-        if runs and runs[-1][1] == spec:
-            runs[-1][0].append(frame.geometry.to_numpy())
-        else:
-            runs.append(([frame.geometry.to_numpy()], spec))
-    return [(gpd.GeoSeries(np.concatenate(parts), crs=crs), spec) for parts, spec in runs]
+def _propose_subcenters(step: _Step, outcome: SitingOutcome) -> gpd.GeoDataFrame | None:
+    """Sub-centers at the open seats of merged townships, serving the township level."""
+    settings = step.siting.subcenters
+    if not settings.enabled:
+        return None
+    if reason := step.subcenters_blocked():
+        outcome.skip("subcenters", reason)
+        return None
+    assert step.merged_townships is not None  # subcenters_blocked says why not
+    existing = step.serving("township")
+    seats = open_seats(step.merged_townships, joined(existing))
+    p = len(seats) if settings.max_count is None else settings.max_count
+    if not (len(seats) and p):
+        return None
+    solution = _solve(step, "sub-centers", existing, seats, step.levels["township"], p,
+                      target=None, capacity=None)  # fmt: skip
+    outcome.solver["subcenters"] = solution.certificate(int(min(p, len(seats))))
+    return proposal_rows("subcenter", "township", solution, seats, step.villages, step.lang)
+
+
+def _propose_stations(step: _Step, outcome: SitingOutcome) -> gpd.GeoDataFrame | None:
+    """Stations on the gaps the existing centers leave at the village level (the station
+    level when there is no village level), with the station budget curve."""
+    settings = step.siting.stations
+    if not settings.enabled:
+        return None
+    if reason := step.stations_blocked():
+        outcome.skip("stations", reason)
+        return None
+    level = "village" if "village" in step.levels else "station"
+    existing = step.serving(level)
+    n_fixed = len(joined(existing))
+    candidates = candidate_points(settings.candidates, step.villages, step.candidates, step.grids)
+    groups = (
+        township_groups(joined(existing), candidates, step.villages, step.townships,
+                        settings.min_per_township)
+        if settings.min_per_township
+        else None
+    )  # fmt: skip
+    solution = _solve(
+        step, "stations", existing, candidates, station_spec(step.levels, settings, level),
+        _station_budget(settings), target=settings.target_coverage,
+        capacity=settings.capacity, min_open=groups,
+    )  # fmt: skip
+    chosen = len(solution.result.selected) - n_fixed
+    outcome.solver["stations"] = solution.certificate(chosen)
+    k = settings.curve_max if settings.curve_max is not None else max(2 * chosen, 10)
+    outcome.budget_curve = budget_curve(
+        solution.cover, solution.weights, min(k, len(candidates)), fixed=np.arange(n_fixed)
+    )
+    return proposal_rows("station", level, solution, candidates, step.villages, step.lang,
+                         required=required_sites(solution.result, groups or []))  # fmt: skip
+
+
+def _station_budget(settings: StationSiting) -> int | None:
+    """The stations' budget: as given, none when a target coverage is, else the default."""
+    if settings.budget is None and settings.target_coverage is None:
+        return DEFAULT_STATION_BUDGET
+    return settings.budget
 
 
 def _solve(
-    step: str,
+    step: _Step,
+    name: str,
     existing: ServingGroups,
     candidates: gpd.GeoDataFrame,
-    villages: gpd.GeoDataFrame,
     spec: LevelSpec,
     p: int | None,
     *,
     target: float | None,
     capacity: float | None,
-    scenario: Scenario,
-    roads: RoadSearch | None,
     min_open: list[tuple[np.ndarray, int]] | None = None,
-) -> tuple[SitingResult, sp.csr_matrix, np.ndarray]:
+) -> Solution:
     """One maximal-covering solve: existing centers fixed (each group within its own
     radius), ``p`` new candidates serving with ``spec`` (or the fewest that reach
     ``target``), with ``min_open`` sites per group (see :func:`planner.siting.mclp`).
@@ -172,41 +313,46 @@ def _solve(
     Every stored pair is within the radius of its site, so the model's radius is
     unbounded: sites of different radii (and units) share one coverage matrix.
     """
+    villages = step.villages
     blocks = [
-        pairs_within(villages.geometry, points, s, roads=roads)
-        for points, s in _runs([*existing, (candidates, spec)], villages.crs)
+        pairs_within(villages.geometry, points, s, roads=step.roads)
+        for points, s in runs([*existing, (candidates, spec)], villages.crs)
     ]
     cost = sp.hstack(blocks, format="csr")
     weights = villages["population"].fillna(0).to_numpy(dtype=float)
     fixed = np.arange(sum(len(frame) for frame, _ in existing))
-    solver = scenario.siting.solver
-    radius = np.inf
+    p = _budget(cost, weights, fixed, p, target, len(candidates), min_open)
+    solver = step.siting.solver
+    result = mclp(cost, weights, np.inf, p, fixed=fixed, capacity=capacity, min_open=min_open,
+                  time_limit=solver.time_limit_s, mip_gap=solver.mip_gap)  # fmt: skip
+    logger.info(
+        f"{name}: {p} new site(s), objective {result.objective:,.0f}, gap "
+        f"{result.gap:.2%} ({result.status}, {result.seconds:.1f} s)"
+    )
+    return Solution(result, cost, weights, fixed.size)
+
+
+def _budget(
+    cost: sp.csr_matrix,
+    weights: np.ndarray,
+    fixed: np.ndarray,
+    p: int | None,
+    target: float | None,
+    n_candidates: int,
+    min_open: list[tuple[np.ndarray, int]] | None,
+) -> int:
+    """New sites to open: ``p`` (at least what the minimums need), or the fewest for
+    ``target``; never more than the candidates."""
     required = _required(min_open, fixed)
     if p is None:
-        p = _fewest_for_target(cost, weights, fixed, target or 1.0, len(candidates), min_open)
+        p = _fewest_for_target(cost, weights, fixed, target or 1.0, n_candidates, min_open)
     elif required > p:
         raise PlannerError(
             f"siting.stations: min_per_township needs {required} new station(s) in "
             f"townships without enough, but budget = {p}; raise the budget or lower "
             "min_per_township"
         )
-    p = min(p, len(candidates))
-    result = mclp(
-        cost,
-        weights,
-        radius,
-        p,
-        fixed=fixed,
-        capacity=capacity,
-        min_open=min_open,
-        time_limit=solver.time_limit_s,
-        mip_gap=solver.mip_gap,
-    )
-    logger.info(
-        f"{step}: {p} new site(s), objective {result.objective:,.0f}, gap "
-        f"{result.gap:.2%} ({result.status}, {result.seconds:.1f} s)"
-    )
-    return result, cost, weights
+    return min(p, n_candidates)
 
 
 def _required(min_open: list[tuple[np.ndarray, int]] | None, fixed: np.ndarray) -> int:
@@ -225,321 +371,16 @@ def _fewest_for_target(
     """Smallest budget whose greedy coverage share reaches ``target`` (all candidates when
     none does); the greedy answer is an upper bound on the fewest sites needed. With
     minimums per group, the greedy first meets them (as the solver's start does)."""
-    cover = _cover(cost)
     forced = np.empty(0, dtype=np.int64)
     if required := _required(min_open, fixed):
         solved = mclp(cost, weights, np.inf, required, fixed=fixed,
                       min_open=min_open, method="heuristic", time_limit=1.0)  # fmt: skip
         forced = np.setdiff1d(solved.selected, fixed)
     start = np.union1d(fixed, forced)
-    curve = budget_curve(cover, weights, n_candidates - forced.size, fixed=start)
+    curve = budget_curve(cover_of(cost), weights, n_candidates - forced.size, fixed=start)
     reached = curve.index[curve["coverage_share"] >= target - 1e-12]
     more = int(curve.loc[reached[0], "sites"]) if len(reached) else n_candidates
     return min(forced.size + more, n_candidates)
-
-
-def _proposal_rows(
-    kind: str,
-    result: SitingResult,
-    cost: sp.csr_matrix,
-    weights: np.ndarray,
-    n_fixed: int,
-    candidates: gpd.GeoDataFrame,
-    villages: gpd.GeoDataFrame,
-    level: str,
-    lang: str,
-    required: np.ndarray | None = None,
-) -> gpd.GeoDataFrame:
-    """The new sites of a solution, ranked by the population each adds in turn (sites
-    adding nobody are left out unless ``required`` by a per-township minimum)."""
-    cover = _cover(cost)
-    fixed = np.arange(n_fixed)
-    needed = set() if required is None else set(required.tolist())
-    order = [
-        (s, g)
-        for s, g in rank_by_marginal_gain(cover, weights, result.selected, fixed=fixed)
-        if s >= n_fixed and (g > 0 or s in needed)
-    ]
-    covered = np.asarray(cover[:, fixed].sum(axis=1)).ravel() > 0
-    rows = []
-    for rank, (site, gain) in enumerate(order, start=1):
-        newly = (cover[:, site].toarray().ravel()) & ~covered
-        covered |= newly
-        cand = candidates.iloc[site - n_fixed]
-        rows.append(
-            {
-                "kind": kind,
-                "rank": rank,
-                "level": level,
-                "site_id": str(cand.get("id", site - n_fixed)),
-                "name": cand.get("name", ""),
-                "township_id": cand.get("township_id", pd.NA),
-                "new_population_covered": float(gain),
-                "new_villages_covered": int(newly.sum()),
-                "reason": _reason(kind, villages.loc[newly], gain, lang)
-                if gain > 0
-                else _MINIMUM_REASON[lang],
-                "geometry": cand.geometry,
-            }
-        )
-    if not rows:
-        return _proposal_rows_empty(villages.crs)
-    return gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=[*PROPOSAL_COLUMNS, "geometry"]),
-        geometry="geometry",
-        crs=villages.crs,
-    )
-
-
-def _reason(kind: str, closed: gpd.GeoDataFrame, gain: float, lang: str) -> str:
-    """Which gap a proposal closes, in the scenario's language."""
-    names = closed["name"].astype(str).tolist() if "name" in closed.columns else []
-    shown = names[:3]
-    if lang == "zh":
-        what = "乡镇级服务缺口" if kind == "subcenter" else "村（社区）级服务缺口"
-        listed = "、".join(shown) + ("等" if len(names) > 3 else "")
-        return f"填补{what}，新覆盖{len(names)}个村（社区）：{listed}，新增服务人口{gain:,.0f}人"
-    what = "township-level gap" if kind == "subcenter" else "village-level gap"
-    listed = ", ".join(shown) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return (
-        f"closes a {what}: newly reaches {len(names)} villages/communities ({listed}), "
-        f"{gain:,.0f} more people"
-    )
-
-
-_MINIMUM_REASON = {
-    "zh": "按每个乡镇（街道）驿站数量下限设置，当前半径内无新增覆盖人口",
-    "en": "placed to meet the minimum of stations per township; adds no population "
-    "within the radius",
-}
-
-
-def _township_groups(
-    existing: gpd.GeoDataFrame,
-    candidates: gpd.GeoDataFrame,
-    layers: LayerSet,
-    minimum: int,
-) -> list[tuple[np.ndarray, int]]:
-    """Per township: its existing stations (site positions ``0…``) and candidates (after
-    the existing centers), with ``minimum`` as the count to reach (lowered, with a
-    warning, where the township has fewer sites than that)."""
-    stations = existing["level"].eq("station").to_numpy()
-    units = pd.concat(
-        [_township_of(existing, layers).where(stations), _township_of(candidates, layers)],
-        ignore_index=True,
-    )
-    names = (
-        layers["townships"]["id"]
-        if "townships" in layers
-        else township_of(layers["villages"], None).dropna()
-    ).astype("string")
-    if names.empty:
-        warnings.warn(
-            "siting.stations: min_per_township not applied: no townships are known (no "
-            "[layers.townships] and no township_id on villages)",
-            PlannerWarning,
-            stacklevel=2,
-        )
-        return []
-    known = units.dropna()
-    members = {
-        unit: known.index.to_numpy()[pos] for unit, pos in known.groupby(known).indices.items()
-    }
-    groups, short = [], []
-    for unit in sorted(set(names)):
-        sites = members.get(unit, np.empty(0, dtype=np.int64))
-        if sites.size < minimum:
-            short.append(f"{unit} ({sites.size})")
-        groups.append((np.asarray(sites, dtype=np.int64), min(minimum, int(sites.size))))
-    if short:
-        warnings.warn(
-            f"siting.stations: {len(short)} township(s) have fewer than {minimum} station(s) "
-            f"and candidate(s) in all, so they keep what they have: {', '.join(short[:5])}"
-            + (f" and {len(short) - 5} more" if len(short) > 5 else ""),
-            PlannerWarning,
-            stacklevel=2,
-        )
-    return [(sites, count) for sites, count in groups if count > 0]
-
-
-def _township_of(points: gpd.GeoDataFrame, layers: LayerSet) -> pd.Series:
-    """Township code of each point: as stated, else the township polygon it lies in."""
-    return township_of(points.reset_index(drop=True), layers.get("townships"))
-
-
-def _required_sites(result: SitingResult, groups: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """New sites of the solution that a group's minimum holds in place."""
-    held = [
-        sites[np.isin(sites, result.selected)]
-        for sites, count in groups
-        if np.isin(sites, result.selected).sum() <= count
-    ]
-    return np.concatenate(held) if held else np.empty(0, dtype=np.int64)
-
-
-def _certificate(result: SitingResult, p: int) -> dict[str, Any]:
-    return {
-        "objective": result.objective,
-        "bound": result.bound,
-        "gap": result.gap,
-        "seconds": round(result.seconds, 3),
-        "status": result.status,
-        "method": result.method,
-        "new_sites": p,
-    }
-
-
-def _open_seats(layers: LayerSet, existing: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Former seats of merged townships that have no sub-center yet."""
-    seats = layers["merged_townships"]
-    subcenters = existing[existing["level"] == "subcenter"]
-    if len(subcenters):
-        near = shapely.STRtree(subcenters.geometry.values).query(
-            seats.geometry.values, predicate="dwithin", distance=SEAT_MATCH_M
-        )[0]
-        seats = seats.drop(index=seats.index[np.unique(near)])
-    keep = [c for c in ("id", "name", "township_id") if c in seats.columns]
-    return gpd.GeoDataFrame(
-        seats[keep].reset_index(drop=True), geometry=seats.geometry.to_numpy(), crs=seats.crs
-    )
-
-
-def _subcenters_blocked(scenario: Scenario, layers: LayerSet) -> str | None:
-    """Why sub-centers cannot be sited (``None`` when they can)."""
-    if "township" not in scenario.levels:
-        return "no [levels.township] for sub-centers to serve"
-    if "merged_townships" not in layers:
-        return "no [layers.merged_townships] (former township seats) to place sub-centers at"
-    return None
-
-
-def _stations_blocked(
-    scenario: Scenario, layers: LayerSet, grids: gpd.GeoDataFrame | None
-) -> str | None:
-    """Why stations cannot be sited (``None`` when they can)."""
-    kind = scenario.siting.stations.candidates
-    if not {"village", "station"} & set(scenario.levels):
-        return "no [levels.village] or [levels.station] for stations to serve"
-    if kind == "candidates" and "candidates" not in layers:
-        return 'siting.stations.candidates = "candidates" but there is no [layers.candidates]'
-    if kind == "grids" and (grids is None or grids.empty):
-        return (
-            'siting.stations.candidates = "grids" but no grids were made: enable [grids] '
-            "(with village_areas or townships) or give a [layers.grids] layer"
-        )
-    return None
-
-
-def propose(
-    scenario: Scenario,
-    layers: LayerSet,
-    *,
-    roads: RoadSearch | None,
-    grids: gpd.GeoDataFrame | None = None,
-) -> SitingOutcome:
-    """Sub-centers first (township level), then stations (village level) on what remains.
-
-    Candidates serve with the radius of the level they are sited for, the same radius the
-    coverage and the after-coverage use, so a proposal's gain is what ``after`` counts.
-
-    Existing centers are fixed; each proposal carries ``rank``,
-    ``new_population_covered`` and a ``reason`` in the scenario's language.
-    """
-    villages = layers["villages"].reset_index(drop=True)
-    centers = layers.get("centers")
-    lang = scenario.outputs.lang
-    settings = scenario.siting
-    parts: list[gpd.GeoDataFrame] = []
-    outcome = SitingOutcome(proposals=_proposal_rows_empty(villages.crs))
-    if settings.subcenters.enabled and (reason := _subcenters_blocked(scenario, layers)):
-        outcome.skip("subcenters", reason)
-    elif settings.subcenters.enabled:
-        serving = _serving(scenario, centers, "township")
-        existing = _joined(serving)
-        seats = _open_seats(layers, existing)
-        spec = scenario.levels["township"]
-        p = len(seats) if settings.subcenters.max_count is None else settings.subcenters.max_count
-        if len(seats) and p:
-            result, cost, weights = _solve(
-                "sub-centers",
-                serving,
-                seats,
-                villages,
-                spec,
-                p,
-                target=None,
-                capacity=None,
-                scenario=scenario,
-                roads=roads,
-            )
-            parts.append(
-                _proposal_rows(
-                    "subcenter",
-                    result,
-                    cost,
-                    weights,
-                    len(existing),
-                    seats,
-                    villages,
-                    "township",
-                    lang,
-                )
-            )
-            outcome.solver["subcenters"] = _certificate(result, int(min(p, len(seats))))
-    station_level = "village" if "village" in scenario.levels else "station"
-    if settings.stations.enabled and (reason := _stations_blocked(scenario, layers, grids)):
-        outcome.skip("stations", reason)
-    elif settings.stations.enabled:
-        stations = settings.stations
-        serving = _serving(scenario, centers, station_level)
-        existing = _joined(serving)
-        spec = scenario.station_spec(station_level)
-        candidates = _candidate_points(stations.candidates, layers, grids)
-        p = stations.budget
-        if p is None and stations.target_coverage is None:
-            p = DEFAULT_STATION_BUDGET
-        groups = (
-            _township_groups(existing, candidates, layers, stations.min_per_township)
-            if stations.min_per_township
-            else None
-        )
-        result, cost, weights = _solve(
-            "stations",
-            serving,
-            candidates,
-            villages,
-            spec,
-            p,
-            target=stations.target_coverage,
-            capacity=stations.capacity,
-            scenario=scenario,
-            roads=roads,
-            min_open=groups,
-        )
-        chosen = len(result.selected) - len(existing)
-        parts.append(
-            _proposal_rows(
-                "station",
-                result,
-                cost,
-                weights,
-                len(existing),
-                candidates,
-                villages,
-                station_level,
-                lang,
-                required=_required_sites(result, groups or []),
-            )
-        )
-        outcome.solver["stations"] = _certificate(result, chosen)
-        cover = _cover(cost)
-        k = stations.curve_max if stations.curve_max is not None else max(2 * chosen, 10)
-        outcome.budget_curve = budget_curve(
-            cover, weights, min(k, len(candidates)), fixed=np.arange(len(existing))
-        )
-    if parts:
-        outcome.proposals = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=villages.crs)
-    return outcome
 
 
 def with_proposals(
@@ -558,3 +399,27 @@ def with_proposals(
     if centers is None:
         return built
     return gpd.GeoDataFrame(pd.concat([centers, built], ignore_index=True), crs=centers.crs)
+
+
+def propose(
+    scenario: Any,
+    layers: Any,
+    *,
+    roads: VillageRoads | None,
+    grids: gpd.GeoDataFrame | None = None,
+) -> SitingOutcome:
+    """The pipeline's adapter (it belongs in :mod:`planner.pipeline`): :func:`propose_for`
+    with the ``[levels]``, ``[siting]`` and ``[outputs] lang`` of a ``Scenario`` and the
+    layers of its ``LayerSet``."""
+    return propose_for(
+        layers["villages"],
+        levels=scenario.levels,
+        siting=scenario.siting,
+        centers=layers.get("centers"),
+        merged_townships=layers.get("merged_townships"),
+        candidates=layers.get("candidates"),
+        townships=layers.get("townships"),
+        grids=grids,
+        roads=roads,
+        lang=scenario.outputs.lang,
+    )

@@ -74,7 +74,9 @@ class _Centers:
         self.ids = centers["id"].astype("string").fillna("").to_numpy(dtype=object)
         self.levels = self._levels()
         self.level_code = pd.Categorical(self.levels, categories=LEVELS).codes
-        self._cache: dict[tuple[str, str], object] = {}
+        self._numbers: dict[str, np.ndarray] = {}
+        self._flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lists: dict[str, _Items] = {}
 
     def _bad(self, column: str, mask: np.ndarray, raw: pd.Series, expected: str) -> PlannerError:
         i = int(np.flatnonzero(mask)[0])
@@ -97,14 +99,13 @@ class _Centers:
 
     def number(self, column: str) -> np.ndarray:
         """Float values, NaN where missing."""
-        key = ("number", column)
-        if key not in self._cache:
+        if column not in self._numbers:
             x = self._number(column)
             fill = self.assume.get(column)
             if fill is not None and not isinstance(fill, bool):
                 x = np.where(np.isnan(x), float(fill), x)
-            self._cache[key] = x
-        return self._cache[key]
+            self._numbers[column] = x
+        return self._numbers[column]
 
     def _number(self, column: str) -> np.ndarray:
         if column not in self.frame.columns:
@@ -122,14 +123,13 @@ class _Centers:
 
     def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """``(value, known)`` boolean arrays of a yes/no attribute."""
-        key = ("flag", column)
-        if key not in self._cache:
+        if column not in self._flags:
             value, known = self._flag(column)
             fill = self.assume.get(column)
             if isinstance(fill, bool):
                 value, known = np.where(known, value, fill), np.ones(self.n, bool)
-            self._cache[key] = (value, known)
-        return self._cache[key]
+            self._flags[column] = (value, known)
+        return self._flags[column]
 
     def _flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         if column not in self.frame.columns:
@@ -152,10 +152,9 @@ class _Centers:
 
     def items(self, column: str, aliases: dict[str, str], terms: list[str]) -> _Items:
         """The names listed in a room/zone/window column, matched against ``aliases``."""
-        key = ("items", column)
-        if key not in self._cache:
-            self._cache[key] = self._items(column, aliases, terms)
-        return self._cache[key]
+        if column not in self._lists:
+            self._lists[column] = self._items(column, aliases, terms)
+        return self._lists[column]
 
     def _items(self, column: str, aliases: dict[str, str], terms: list[str]) -> _Items:
         if column not in self.frame.columns:
@@ -226,12 +225,12 @@ def _holds(
     """Where ``when`` holds on rows ``idx``, missing values taken from ``fill``."""
     out = np.ones(len(c.level_code[idx]), bool)
     for key, cond in when.items():
-        if key == "level":
+        if isinstance(cond, tuple):  # level names (only ``level`` is a tuple)
             out &= np.isin(c.level_code[idx], [LEVELS.index(level) for level in cond])
         elif isinstance(cond, bool):
             value, known = c.flag(key)
             out &= np.where(known[idx], value[idx], bool(fill[key])) == cond
-        else:
+        elif isinstance(cond, dict):
             x = c.number(key)[idx]
             x = np.where(np.isnan(x), fill[key], x)
             out &= np.logical_and.reduce([_OPS[op](x, v) for op, v in cond.items()])
@@ -288,7 +287,7 @@ def _evaluate_case(c: _Centers, profile: Profile, rule: Rule, case: Case, lang: 
     unit = f" {rule.unit}" if rule.unit else ""
     if rule.kind == "number":
         x = c.number(rule.attribute)
-        op, limit = (">=", case.min) if case.min is not None else (">", case.above)
+        op, limit = _limit(case)
         passed = x >= limit if op == ">=" else x > limit
         result = _CaseResult(x, passed, limit, f"{'≥' if op == '>=' else '>'} {_fmt(limit)}{unit}")
     elif rule.kind == "count":
@@ -297,13 +296,22 @@ def _evaluate_case(c: _Centers, profile: Profile, rule: Rule, case: Case, lang: 
         token_id = pd.factorize(items.token[keep])[0]
         pairs = np.unique(items.pos[keep] * (token_id.max(initial=0) + 1) + token_id)
         x = np.bincount(pairs // (token_id.max(initial=0) + 1), minlength=c.n).astype(float)
-        result = _CaseResult(x, x >= case.min, case.min, f"≥ {_fmt(case.min)}{t['items']}")
+        limit = _limit(case)[1]
+        result = _CaseResult(x, x >= limit, limit, f"≥ {_fmt(limit)}{t['items']}")
     else:
-        result = _includes_case(c, profile, rule, case.require, lang)
+        result = _includes_case(c, profile, rule, case.require or (), lang)
     note = case.note_zh if lang == "zh" else case.note_en
     if note:
         result.threshold += _TEXT[lang]["open"] + note + _TEXT[lang]["close"]
     return result
+
+
+def _limit(case: Case) -> tuple[str, float]:
+    """The one threshold of a number or count case: ``(">=", min)`` or ``(">", above)``."""
+    if case.min is not None:
+        return ">=", case.min
+    assert case.above is not None, "Rule validation gives a number case min or above"
+    return ">", case.above
 
 
 def _listed(c: _Centers, profile: Profile, rule: Rule) -> _Items:
@@ -326,7 +334,7 @@ def _includes_case(
     rows, inverse = _unique_rows(~present)
     missing = [t["list"].join(lab for lab, m in zip(labels, row, strict=True) if m) for row in rows]
     return _CaseResult(
-        present.sum(axis=1).astype(float), present.all(axis=1), float(len(require)),
+        present.sum(axis=1).astype(float), np.all(present, axis=1), float(len(require)),
         t["includes"] + t["list"].join(labels), np.array(missing, dtype=object)[inverse],
     )  # fmt: skip
 
@@ -383,7 +391,8 @@ def _evaluate_rule(c: _Centers, profile: Profile, rule: Rule, lang: str) -> dict
     detail = np.full(len(rows), "", dtype=object)
     if rule.kind == "includes":
         fail = v == "fail"
-        missing_names = np.column_stack([r.detail for r in results])[rows[fail], pick[fail]]
+        details = [r.detail for r in results if r.detail is not None]  # every includes case
+        missing_names = np.column_stack(details)[rows[fail], pick[fail]]
         unrec = _unrecognised(c, profile, rule, lang)[rows[fail]]
         tail = np.where(unrec != "", t["sep"] + t["unrecognised"] + unrec, "")
         detail[fail] = t["missing"] + missing_names + tail

@@ -24,7 +24,7 @@ from shapely import LineString
 from planner.errors import PlannerError, PlannerWarning
 
 if TYPE_CHECKING:
-    from planner.network.graph import RoadNetwork
+    from planner.network import RoadNetwork
 
 _FULL_SEARCH = 30  # up to this many stops, local search starts from every nearest-neighbour tour
 _MULTI_STARTS = 10
@@ -239,12 +239,13 @@ def _best_tour(d: np.ndarray) -> np.ndarray:
     m = len(d)
     tol = 1e-10 * max(float(d.max()), 1.0)
     if m <= _FULL_SEARCH:
-        starts = range(m)
+        starts = np.arange(m)
     else:  # a local search costs ~m³ steps: fewer starts for long tours
         count = max(1, min(_MULTI_STARTS, int(_WORK_BUDGET / m**3)))
         starts = np.unique(np.linspace(0, m - 1, count).astype(int))
-    best, best_cost = None, np.inf
-    for s in starts:
+    best = _local_search(d, _nearest_neighbour(d, int(starts[0])), tol)
+    best_cost = _tour_cost(d, best)
+    for s in starts[1:]:
         tour = _local_search(d, _nearest_neighbour(d, int(s)), tol)
         cost = _tour_cost(d, tour)
         if cost < best_cost - tol:
@@ -486,7 +487,7 @@ def road_cost(net: RoadNetwork, *, mode: str = "drive") -> Callable[[gpd.GeoData
     times their straight-line distance, so a round can always be ordered; the fallback is
     logged.
     """
-    from planner.network.graph import sites_within, snap
+    from planner.network import sites_within, snap
 
     def cost(stops: gpd.GeoDataFrame) -> np.ndarray:
         joined = snap(net, stops.geometry, mode=mode)

@@ -24,72 +24,98 @@ def build_centers(
 ) -> gpd.GeoDataFrame:
     """Centers at every level, with gaps: some townships and villages have none, a few
     township centers stand outside their township, some merged seats lack a sub-center."""
+    blocks = [
+        *_city_and_county_blocks(rng, town),
+        _township_block(rng, town),
+        _subcenter_block(rng, merged),
+        *_village_blocks(rng, vil, town),
+        _station_block(rng, vil, town),
+    ]
+    table = pd.concat(blocks, ignore_index=True)
+    points = gpd.points_from_xy(table.pop("x"), table.pop("y"))
+    return gpd.GeoDataFrame(table, geometry=points)
+
+
+def _city_and_county_blocks(rng: np.random.Generator, town: dict[str, Any]) -> list[pd.DataFrame]:
+    """The city center at the central county seat, and one center per county seat."""
     seats, seat_xy = town["county_seat"], town["xy"]
     k = seats.size
-    blocks = [
-        _block(
-            rng,
-            "city",
-            "city",
-            [f"city-{town['city_id']}"],
-            [town["city_name"] + "党群服务中心"],
-            seat_xy[seats[:1]],
-            600.0,
-            county_id=town["county_codes"][:1],
-            urban=np.ones(1, dtype=bool),
-            within=town["polygon"][seats[:1]],
-        ),
-        _block(
-            rng,
-            "county",
-            "county",
-            np.char.add("county-", town["county_codes"]),
-            np.char.add(town["county_names"], "党群服务中心"),
-            seat_xy[seats],
-            300.0,
-            county_id=town["county_codes"],
-            township_id=town["id"][seats],
-            urban=np.ones(k, dtype=bool),
-            within=town["polygon"][seats],
-        ),
-    ]
-    keep, xy = _township_sites(rng, town)
-    blocks.append(
-        _block(
-            rng,
-            "township",
-            "township",
-            np.char.add("township-", town["id"][keep]),
-            np.char.add(town["name"][keep], "党群服务中心"),
-            xy[keep],
-            0.0,
-            township_id=town["id"][keep],
-            county_id=town["county_id"][keep],
-            urban=town["street"][keep],
-        )
+    city = _block(
+        rng,
+        "city",
+        "city",
+        [f"city-{town['city_id']}"],
+        [town["city_name"] + "党群服务中心"],
+        seat_xy[seats[:1]],
+        600.0,
+        county_id=town["county_codes"][:1],
+        urban=np.ones(1, dtype=bool),
+        within=town["polygon"][seats[:1]],
     )
+    county = _block(
+        rng,
+        "county",
+        "county",
+        np.char.add("county-", town["county_codes"]),
+        np.char.add(town["county_names"], "党群服务中心"),
+        seat_xy[seats],
+        300.0,
+        county_id=town["county_codes"],
+        township_id=town["id"][seats],
+        urban=np.ones(k, dtype=bool),
+        within=town["polygon"][seats],
+    )
+    return [city, county]
+
+
+def _township_block(rng: np.random.Generator, town: dict[str, Any]) -> pd.DataFrame:
+    """Township centers (see :func:`_township_sites` for the gaps)."""
+    keep, xy = _township_sites(rng, town)
+    return _block(
+        rng,
+        "township",
+        "township",
+        np.char.add("township-", town["id"][keep]),
+        np.char.add(town["name"][keep], "党群服务中心"),
+        xy[keep],
+        0.0,
+        township_id=town["id"][keep],
+        county_id=town["county_id"][keep],
+        urban=town["street"][keep],
+    )
+
+
+def _subcenter_block(rng: np.random.Generator, merged: dict[str, Any]) -> pd.DataFrame:
+    """Sub-centers at about half of the former seats of merged townships (at least one
+    seat lacks one when there are two or more)."""
     f = len(merged["xy"])
     n_sub = 0 if f == 0 else 1 if f == 1 else min(f - 1, max(1, round(0.55 * f)))
     sub = np.sort(rng.choice(f, n_sub, replace=False))
-    blocks.append(
-        _block(
-            rng,
-            "subcenter",
-            "subcenter",
-            np.char.add("subcenter-", merged["id"][sub]),
-            np.char.add(merged["name"][sub], "党群服务分中心"),
-            merged["xy"][sub],
-            150.0,
-            township_id=merged["township_id"][sub],
-            county_id=merged["county_id"][sub],
-            urban=np.zeros(n_sub, dtype=bool),
-            within=merged["area"][sub],
-        )
+    return _block(
+        rng,
+        "subcenter",
+        "subcenter",
+        np.char.add("subcenter-", merged["id"][sub]),
+        np.char.add(merged["name"][sub], "党群服务分中心"),
+        merged["xy"][sub],
+        150.0,
+        township_id=merged["township_id"][sub],
+        county_id=merged["county_id"][sub],
+        urban=np.zeros(n_sub, dtype=bool),
+        within=merged["area"][sub],
     )
+
+
+def _village_blocks(
+    rng: np.random.Generator, vil: dict[str, Any], town: dict[str, Any]
+) -> list[pd.DataFrame]:
+    """Community and village centers; about 12 % of villages have none (at least one
+    when there are ten villages or more)."""
     v = len(vil["xy"])
     missing = rng.random(v) < 0.12
     if v >= 10 and not missing.any():
         missing[rng.integers(v)] = True
+    blocks = []
     for urban in (True, False):
         has = np.flatnonzero(~missing & (vil["urban"] == urban))
         blocks.append(
@@ -108,28 +134,32 @@ def build_centers(
                 within=town["polygon"][vil["owner"][has]],
             )
         )
+    return blocks
+
+
+def _station_block(
+    rng: np.random.Generator, vil: dict[str, Any], town: dict[str, Any]
+) -> pd.DataFrame:
+    """Service stations (驿站), about one per 110 villages, in communities and at
+    township seats."""
+    v = len(vil["xy"])
     weight = np.where(vil["urban"], 6.0, np.where(vil["seat"], 1.0, 0.0))
     n_st = min(max(1, round(v / 110)), int((weight > 0).sum()))
     host = np.sort(rng.choice(v, n_st, replace=False, p=weight / weight.sum()))
-    blocks.append(
-        _block(
-            rng,
-            "station",
-            "station",
-            np.char.add("station-", vil["id"][host]),
-            np.char.add(vil["name"][host], "党群服务驿站"),
-            vil["xy"][host],
-            300.0,
-            township_id=vil["township_id"][host],
-            county_id=vil["county_id"][host],
-            village_id=vil["id"][host],
-            urban=vil["urban"][host],
-            within=town["polygon"][vil["owner"][host]],
-        )
+    return _block(
+        rng,
+        "station",
+        "station",
+        np.char.add("station-", vil["id"][host]),
+        np.char.add(vil["name"][host], "党群服务驿站"),
+        vil["xy"][host],
+        300.0,
+        township_id=vil["township_id"][host],
+        county_id=vil["county_id"][host],
+        village_id=vil["id"][host],
+        urban=vil["urban"][host],
+        within=town["polygon"][vil["owner"][host]],
     )
-    table = pd.concat(blocks, ignore_index=True)
-    points = gpd.points_from_xy(table.pop("x"), table.pop("y"))
-    return gpd.GeoDataFrame(table, geometry=points)
 
 
 def _township_sites(

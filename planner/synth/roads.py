@@ -42,33 +42,13 @@ def build_roads(
     """Trunk roads between county seats, county roads between township seats, township
     and village roads as a minimum spanning tree over each township's villages, a few
     extra links, and a few villages left 300–800 m short of their road."""
-    xy, first = vil["xy"], vil["first"]
-    edges, classes = [], []
-    # village and township roads
-    candidates = geom.triangulation_edges(tri, vil["owner"])
-    in_tree = geom.minimum_spanning_forest(xy, candidates)
-    tree = candidates[in_tree]
-    degree = np.bincount(tree.ravel(), minlength=len(xy))
-    through = (degree[tree] >= 3).all(axis=1) | vil["seat"][tree].any(axis=1)
-    urban = vil["urban"][tree[:, 0]]
-    edges.append(tree)
-    classes.append(np.where(urban, _RESIDENTIAL, np.where(through, _TERTIARY, _UNCLASSIFIED)))
-    extra = _extra_links(rng, xy, candidates[~in_tree], tree, factor=1.2, share=0.12)
-    edges.append(extra)
-    classes.append(np.where(vil["urban"][extra[:, 0]], _RESIDENTIAL, _TRACK))
-    # county roads between township seats, trunk roads between county seats
-    seats = town["county_seat"]
-    for members, group, cls, extra_cls, factor, share in (
-        (np.arange(len(first)), town["county"], _SECONDARY, _SECONDARY, 1.3, 0.15),
-        (seats, np.zeros(seats.size, dtype=np.int64), _TRUNK, _PRIMARY, 1.6, 0.35),
-    ):
-        tree, extra = _seat_links(rng, town["xy"][members], group, factor=factor, share=share)
-        edges += [first[members[tree]], first[members[extra]]]
-        classes += [np.full(len(tree), cls), np.full(len(extra), extra_cls)]
-    edges_all = np.concatenate(edges)
+    xy = vil["xy"]
+    edges, classes = _village_roads(rng, tri, vil)
+    seat_edges, seat_classes = _seat_roads(rng, town, vil["first"])
+    edges_all = np.concatenate(edges + seat_edges)
     fix = geom.connect_components(xy, edges_all)
     edges_all = np.concatenate([edges_all, fix])
-    cls_all = np.concatenate([*classes, np.full(len(fix), _UNCLASSIFIED)])
+    cls_all = np.concatenate([*classes, *seat_classes, np.full(len(fix), _UNCLASSIFIED)])
     a, b = _off_road(rng, xy, edges_all, vil, merged)
     wiggle = np.array([c[3] for c in _ROAD_CLASSES])[cls_all]
     lines = geom.polylines(rng, a, b, per_km=per_km, wiggle=wiggle)
@@ -83,6 +63,41 @@ def build_roads(
         },
         geometry=lines,
     )
+
+
+def _village_roads(
+    rng: np.random.Generator, tri: geom.GroupTriangulation, vil: dict[str, Any]
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+    """Village and township roads (edges between villages, and their classes): the minimum
+    spanning tree of each township's villages and a few extra links."""
+    xy = vil["xy"]
+    candidates = geom.triangulation_edges(tri, vil["owner"])
+    in_tree = geom.minimum_spanning_forest(xy, candidates)
+    tree = candidates[in_tree]
+    degree = np.bincount(tree.ravel(), minlength=len(xy))
+    through = (degree[tree] >= 3).all(axis=1) | vil["seat"][tree].any(axis=1)
+    urban = vil["urban"][tree[:, 0]]
+    tree_class = np.where(urban, _RESIDENTIAL, np.where(through, _TERTIARY, _UNCLASSIFIED))
+    extra = _extra_links(rng, xy, candidates[~in_tree], tree, factor=1.2, share=0.12)
+    extra_class = np.where(vil["urban"][extra[:, 0]], _RESIDENTIAL, _TRACK)
+    return [tree, extra], [tree_class, extra_class]
+
+
+def _seat_roads(
+    rng: np.random.Generator, town: dict[str, Any], first: NDArray[np.int64]
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+    """County roads between the township seats of each county and trunk roads between
+    county seats (edges between the seat villages ``first``, and their classes)."""
+    seats = town["county_seat"]
+    edges, classes = [], []
+    for members, group, cls, extra_cls, factor, share in (
+        (np.arange(len(first)), town["county"], _SECONDARY, _SECONDARY, 1.3, 0.15),
+        (seats, np.zeros(seats.size, dtype=np.int64), _TRUNK, _PRIMARY, 1.6, 0.35),
+    ):
+        tree, extra = _seat_links(rng, town["xy"][members], group, factor=factor, share=share)
+        edges += [first[members[tree]], first[members[extra]]]
+        classes += [np.full(len(tree), cls), np.full(len(extra), extra_cls)]
+    return edges, classes
 
 
 def _extra_links(

@@ -1,11 +1,11 @@
-"""Tests for planner.export: round trips through every format, atomicity, real clients."""
+"""Tests of planner.outputs.vector: round trips through every format, atomic replacement,
+real clients."""
 
 from __future__ import annotations
 
-import json
+import csv
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,22 +14,11 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from openpyxl import load_workbook
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from planner.errors import PlannerError
-from planner.outputs import files as export
-from planner.outputs.files import (
-    FORMATS,
-    atomic_path,
-    shapefile_field_names,
-    write_csv,
-    write_gpkg,
-    write_json,
-    write_png,
-    write_vector,
-    write_xlsx,
-)
+from planner.outputs import atomic
+from planner.outputs.vector import FORMATS, shapefile_field_names, write_gpkg, write_vector
 
 WORK_CRS = "EPSG:4550"  # CGCS2000 3-degree Gauss-Krüger CM 123E (Tongliao)
 # Columns whose names a DBF cannot hold as they are.
@@ -234,6 +223,15 @@ def test_write_gpkg_many_layers(tmp_path, layer):
     assert_same_layer(got, layer, tol=0)
 
 
+def test_shapefile_field_map_neutralises_formula_names(tmp_path, layer):
+    gdf = layer[["id", "geometry"]].assign(**{"=HYPERLINK(1)": 1})
+    paths = write_vector(gdf, tmp_path / "g.shp")
+    fields = next(p for p in paths if p.name.endswith(".fields.csv"))
+    with fields.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    assert ["'=HYPERLINK(1)", "HYPERLINK_"] in rows
+
+
 # ---------------------------------------------------------------------------- atomicity
 
 
@@ -299,7 +297,7 @@ def test_shapefile_move_failure_restores_old_set(tmp_path, layer, monkeypatch):
     target = tmp_path / "g.shp"
     write_vector(layer, target)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real = export.os.replace
+    real = atomic.os.replace
     moves = []
 
     def third_move_fails(src, dst):
@@ -308,10 +306,10 @@ def test_shapefile_move_failure_restores_old_set(tmp_path, layer, monkeypatch):
             raise OSError("device gone")
         return real(src, dst)
 
-    monkeypatch.setattr(export.os, "replace", third_move_fails)
+    monkeypatch.setattr(atomic.os, "replace", third_move_fails)
     with pytest.raises(OSError, match="device gone"):
         write_vector(layer.iloc[:2], target)
-    monkeypatch.setattr(export.os, "replace", real)
+    monkeypatch.setattr(atomic.os, "replace", real)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert after == before
     assert len(pyogrio.read_dataframe(target)) == len(layer)
@@ -324,250 +322,6 @@ def test_shapefile_rewrite_drops_stale_sidecars(tmp_path, layer):
     write_vector(layer.iloc[:2], target)
     assert not (tmp_path / "g.qix").exists()
     assert len(pyogrio.read_dataframe(target)) == 2
-
-
-def test_atomic_path_success_and_failure(tmp_path):
-    target = tmp_path / "a.txt"
-    target.write_text("old")
-    with atomic_path(target) as tmp:
-        assert tmp.name == "a.txt" and tmp.parent.parent == tmp_path and tmp != target
-        tmp.write_text("new")
-        assert target.read_text() == "old"
-    assert target.read_text() == "new"
-    with pytest.raises(KeyError), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise KeyError("x")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
-
-
-def test_atomic_path_missing_folder(tmp_path):
-    with pytest.raises(PlannerError, match="does not exist"), atomic_path(tmp_path / "no" / "a"):
-        pass
-
-
-# ---------------------------------------------------------------------------- tables
-
-
-def test_write_json_converts_numpy_and_pandas(tmp_path):
-    obj = {
-        "名称": "通辽",
-        "n": np.int64(3),
-        "x": np.float32(0.5),
-        "nan": float("nan"),
-        "na": pd.NA,
-        "arr": np.array([1, 2]),
-        "flag": np.bool_(True),
-        "when": pd.Timestamp("2024-05-01T08:00"),
-        "nat": pd.NaT,
-        "path": Path("out/map.html"),
-        "nested": [{"v": np.float64(np.inf)}],
-    }
-    path = write_json(tmp_path / "summary.json", obj)
-    text = path.read_text(encoding="utf-8")
-    assert "通辽" in text  # not \u escaped
-    assert json.loads(text) == {
-        "名称": "通辽",
-        "n": 3,
-        "x": 0.5,
-        "nan": None,
-        "na": None,
-        "arr": [1, 2],
-        "flag": True,
-        "when": "2024-05-01T08:00:00",
-        "nat": None,
-        "path": "out/map.html",
-        "nested": [{"v": None}],
-    }
-    with pytest.raises(PlannerError, match="cannot write a object"):
-        write_json(tmp_path / "bad.json", {"a": object()})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
-
-
-def test_write_csv_has_bom_and_round_trips(tmp_path, layer):
-    path = write_csv(tmp_path / "t.csv", layer)
-    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
-    got = pd.read_csv(path, encoding="utf-8-sig", dtype={"id": str})
-    assert got["name"].tolist() == layer["name"].tolist()
-    assert got["id"].tolist() == layer["id"].tolist()
-    assert shapely.from_wkt(got["geometry"].to_numpy())[0].equals(layer.geometry.iloc[0])
-
-
-#: Text cells a spreadsheet would run as formulas, and what the CSV must hold instead.
-FORMULAS = {
-    '=HYPERLINK("http://x","click")': '\'=HYPERLINK("http://x","click")',
-    "=cmd|' /C calc'!A0": "'=cmd|' /C calc'!A0",
-    "+1": "'+1",
-    "@SUM(A1)": "'@SUM(A1)",
-    "-2+3": "'-2+3",
-    "\tTAB": "'\tTAB",
-    "\r=1": "'\r=1",
-    "-": "'-",
-    "-5": "-5",  # a negative number as text: read as that number, nothing runs
-    "-0.25": "-0.25",
-    "a=b": "a=b",
-    "": "",
-    "通辽=1": "通辽=1",
-    "note\r=1+1": "note\r=1+1",  # quoted: the formula cannot start a row of its own
-    "line\n@SUM(A1)": "line\n@SUM(A1)",
-}
-
-
-def _read_csv_text(path: Path) -> list[list[str]]:
-    """Every cell of a CSV as the text a spreadsheet gets (no type guessing)."""
-    import csv
-
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.reader(f))
-
-
-@pytest.mark.parametrize("dtype", [object, "string", "category"])
-def test_csv_neutralises_formula_cells_but_not_numbers(tmp_path, dtype):
-    raw = list(FORMULAS)
-    n = len(raw)
-    table = pd.DataFrame(
-        {
-            "text": pd.Series(raw, dtype=dtype),
-            "negative": np.linspace(-3, 3, n),  # real numbers stay numbers
-            "ints": np.arange(-n, 0, dtype=np.int64),
-            "mixed": [-7, "=1+1", None, 2.5] + ["@x"] * (n - 4),
-        }
-    )
-    path = write_csv(tmp_path / "t.csv", table)
-    rows = _read_csv_text(path)
-    assert rows[0] == ["text", "negative", "ints", "mixed"]
-    cells = list(zip(*rows[1:], strict=True))
-    assert list(cells[0]) == [FORMULAS[v] for v in raw]
-    assert [float(v) for v in cells[1]] == pytest.approx(np.linspace(-3, 3, n).tolist())
-    assert [int(v) for v in cells[2]] == list(range(-n, 0))
-    assert list(cells[3]) == ["-7", "'=1+1", "", "2.5"] + ["'@x"] * (n - 4)
-    assert table["text"].tolist() == pd.Series(raw, dtype=dtype).tolist()  # input untouched
-
-
-def test_csv_neutralises_formula_headers(tmp_path):
-    table = pd.DataFrame({"=cmd|' /C calc'!A0": [1], "A: =1+1": ["x"], "@SUM(A1)": [2]})
-    rows = _read_csv_text(write_csv(tmp_path / "h.csv", table))
-    assert rows == [["'=cmd|' /C calc'!A0", "A: =1+1", "'@SUM(A1)"], ["1", "x", "2"]]
-
-
-def test_shapefile_field_map_neutralises_formula_names(tmp_path, layer):
-    gdf = layer[["id", "geometry"]].assign(**{"=HYPERLINK(1)": 1})
-    paths = write_vector(gdf, tmp_path / "g.shp")
-    fields = next(p for p in paths if p.name.endswith(".fields.csv"))
-    rows = _read_csv_text(fields)
-    assert ["'=HYPERLINK(1)", "HYPERLINK_"] in rows
-
-
-def test_xlsx_stores_formula_text_as_strings(tmp_path):
-    raw = [v for v in FORMULAS if v.strip() and "\r" not in v]  # XML reads CR as LF
-    table = pd.DataFrame({"=cmd|' /C calc'!A0": raw, "n": range(-len(raw), 0)})
-    path = write_xlsx(tmp_path / "f.xlsx", {"s": table})
-    sheet = load_workbook(path)["s"]
-    header = sheet["A1"]
-    assert header.value == "=cmd|' /C calc'!A0" and header.data_type == "s"
-    cells = sheet["A"][1:]
-    assert [c.value for c in cells] == raw
-    assert all(c.data_type == "s" for c in cells)  # text, never a formula ("f")
-    assert all(c.data_type == "n" and c.value < 0 for c in sheet["B"][1:])
-    with zipfile.ZipFile(path) as book:
-        assert "<f>" not in book.read("xl/worksheets/sheet1.xml").decode()
-
-
-def test_write_xlsx_sheets_header_widths(tmp_path, layer):
-    table = pd.DataFrame(layer.drop(columns="geometry"))
-    long_name = "Per-village grid table: households/workers [2024]"
-    path = write_xlsx(tmp_path / "s.xlsx", {long_name: table, "村": table.head(1)})
-    book = load_workbook(path)
-    assert book.sheetnames == ["Per-village grid table_ househo", "村"]
-    assert all(len(n) <= 31 for n in book.sheetnames)
-    sheet = book[book.sheetnames[0]]
-    assert sheet.freeze_panes == "A2"
-    assert all(c.font.bold for c in sheet[1])
-    assert [c.value for c in sheet[1]] == list(table.columns)
-    assert sheet["B2"].value == "保康镇第一村"
-    assert sheet.column_dimensions["B"].width == len("Alpha village") + 2
-    # A CJK character counts as two columns: 6 characters → 12, plus 2 of padding.
-    assert book["村"].column_dimensions["B"].width == 14
-    assert all(6 <= d.width <= 60 for d in sheet.column_dimensions.values())
-    got = pd.read_excel(path, sheet_name=None, dtype={"id": str})
-    pd.testing.assert_series_equal(got[book.sheetnames[0]]["id"], table["id"], check_dtype=False)
-
-
-def test_xlsx_cuts_text_excel_cannot_hold(tmp_path):
-    ring = shapely.Point(5e5, 4.8e6).buffer(1000, quad_segs=2000)  # WKT of ~300k characters
-    gdf = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[ring, box(0, 0, 1, 1)], crs=WORK_CRS)
-    path = write_xlsx(tmp_path / "g.xlsx", {"grids": gdf})
-    cells = [c.value for c in load_workbook(path)["grids"]["B"]]
-    assert cells[0] == "geometry"
-    assert len(cells[1]) == 32_767 and cells[1].endswith("…")
-    assert cells[1].startswith("POLYGON ((")
-    assert cells[2] == "POLYGON ((1 0, 1 1, 0 1, 0 0, 1 0))"
-
-
-def test_xlsx_duplicate_sheet_names(tmp_path):
-    df = pd.DataFrame({"a": [1]})
-    path = write_xlsx(tmp_path / "d.xlsx", {"a" * 40: df, "a" * 35: df, "x?": df})
-    names = load_workbook(path).sheetnames
-    assert names == ["a" * 31, "a" * 27 + " (2)", "x_"]
-
-
-def test_xlsx_values_round_trip_through_openpyxl_pandas_and_gdal(tmp_path):
-    stamp = pd.Timestamp("2024-05-01 08:30:15")
-    table = pd.DataFrame(
-        {
-            "text": ["a & b < c > d", "  padded  ", "行\n二", "bell\x07gone", None],
-            "int": np.array([1, -2, 3, 10**12, 0], dtype=np.int64),
-            "float": [0.1, np.nan, 1e-5, np.inf, -np.inf],
-            "flag": pd.array([True, False, None, True, False], dtype="boolean"),
-            "when": [stamp, pd.NaT, stamp, stamp, stamp],
-            "zone": pd.date_range("2024-01-01", periods=5, tz="Asia/Shanghai"),
-            "mixed": [1, "two", 3.5, False, None],
-        }
-    )
-    wide = pd.DataFrame({f"c{i}": [i] for i in range(30)})  # columns past Z: AA, AB, …
-    path = write_xlsx(tmp_path / "t.xlsx", {"t": table, "wide": wide, "empty": table.head(0)})
-    book = load_workbook(path)
-    cells = [[c.value for c in row] for row in book["t"].iter_rows(min_row=2)]
-    assert [r[0] for r in cells] == ["a & b < c > d", "  padded  ", "行\n二", "bellgone", None]
-    assert [r[1] for r in cells] == [1, -2, 3, 10**12, 0]
-    assert [r[2] for r in cells] == [0.1, None, 1e-5, "inf", "-inf"]
-    assert [r[3] for r in cells] == [True, False, None, True, False]
-    assert [r[4] for r in cells] == [stamp.to_pydatetime(), None, *[stamp.to_pydatetime()] * 3]
-    assert cells[0][5] == pd.Timestamp("2024-01-01").to_pydatetime()  # zone dropped
-    assert [r[6] for r in cells] == [1, "two", 3.5, False, None]
-    assert [c.value for c in book["wide"][1]] == list(wide.columns)
-    assert book["wide"]["AD2"].value == 29
-    assert [c.value for c in book["empty"][1]] == list(table.columns)
-    assert book["empty"].max_row == 1
-    back = pd.read_excel(path, sheet_name="wide")
-    pd.testing.assert_frame_equal(back, wide)
-    gdal = pyogrio.read_dataframe(path, layer="t")
-    assert gdal["int"].tolist() == [1, -2, 3, 10**12, 0]
-
-
-def test_write_png(tmp_path):
-    from matplotlib.figure import Figure
-
-    fig = Figure()
-    fig.add_subplot().plot([0, 1], [0, 1])
-    path = write_png(tmp_path / "p.png", fig)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
-
-
-def test_write_png_crops_only_figures_without_a_layout(tmp_path):
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    sizes = {}
-    for layout in (None, "constrained"):
-        fig = Figure(figsize=(4, 3), layout=layout)
-        fig.add_subplot().plot([0, 1], [0, 1])
-        path = write_png(tmp_path / f"{layout}.png", fig, dpi=50)
-        with Image.open(path) as image:
-            sizes[layout] = image.size
-    assert sizes["constrained"] == (200, 150)  # laid out: saved whole
-    assert sizes[None] != (200, 150)  # cropped to the drawing
 
 
 # ---------------------------------------------------------------------------- real client

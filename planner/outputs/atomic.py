@@ -1,0 +1,121 @@
+"""Atomic file replacement, which every output writer goes through.
+
+A writer first writes into a private temporary directory created next to the target
+(same filesystem, same file name, so drivers pick the format and the layer name from
+it) and only then moves the result over the target with :func:`os.replace`. A failure
+while writing leaves any previous file untouched and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from planner.errors import PlannerError
+
+__all__ = ["SHAPEFILE_PARTS", "atomic_path", "write_png"]
+
+#: Sidecar files of a Shapefile that a new write must not leave stale.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".fields.csv")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write to; move it over ``path`` on success.
+
+    The temporary path has the same file name as ``path`` and lives in a fresh hidden
+    directory beside it (same filesystem, so the final :func:`os.replace` is atomic).
+    Every file the writer creates in that directory is moved next to ``path``: a
+    multi-file format (Shapefile) may be written to the yielded ``.shp`` path and its
+    sidecar files follow. For a ``.shp`` target, stale sidecars of an older Shapefile
+    (such as a spatial index ``.qix``) are removed.
+
+    Parameters
+    ----------
+    path
+        The final file path. Its directory must exist.
+
+    Yields
+    ------
+    Path
+        Where to write.
+
+    Raises
+    ------
+    PlannerError
+        When the directory of ``path`` does not exist.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise PlannerError(f"cannot write {target}: folder {target.parent} does not exist")
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp_dir / target.name
+        _move_into_place(tmp_dir, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _move_into_place(tmp_dir: Path, target: Path) -> None:
+    """Move every file of ``tmp_dir`` beside ``target``; all or nothing on failure."""
+    produced = sorted(p for p in tmp_dir.iterdir() if p.is_file())
+    if not produced:
+        raise PlannerError(f"writing {target} produced no file")
+    if len(produced) == 1 and target.suffix.lower() != ".shp":
+        os.replace(produced[0], target.parent / produced[0].name)
+        return
+    backup = tmp_dir / ".old"
+    backup.mkdir()
+    new_names = {p.name for p in produced}
+    stale = [
+        target.with_name(target.stem + part)
+        for part in SHAPEFILE_PARTS
+        if target.suffix.lower() == ".shp" and target.stem + part not in new_names
+    ]
+    # The main file moves last, so a reader never sees a new .shp with old sidecars.
+    produced.sort(key=lambda p: p.name == target.name)
+    saved: list[Path] = []
+    placed: list[Path] = []
+    try:
+        for old in [target.parent / p.name for p in produced] + stale:
+            if old.exists():
+                _link_or_copy(old, backup / old.name)
+                saved.append(old)
+        for old in stale:
+            if old.exists():
+                old.unlink()
+        for new in produced:
+            os.replace(new, target.parent / new.name)
+            placed.append(target.parent / new.name)
+    except BaseException:
+        for dest in placed:
+            dest.unlink(missing_ok=True)
+        for old in saved:
+            os.replace(backup / old.name, old)
+        raise
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_png(path: str | os.PathLike[str], fig: Any, *, dpi: int = 150) -> Path:
+    """Save a matplotlib figure as PNG, atomically.
+
+    A figure without a layout engine is cropped to its content (``bbox_inches="tight"``);
+    one with a layout engine (constrained or tight layout) already fits its content and
+    is saved as laid out, which spares a second drawing pass.
+    """
+    target = Path(path)
+    crop = "tight" if fig.get_layout_engine() is None else None
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=crop)
+    return target

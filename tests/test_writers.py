@@ -1,0 +1,44 @@
+"""Writing a plan: the workbook's row cap and the run's timings and peak memory."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import psutil
+
+from planner.outputs import writers as outputs
+from planner.outputs.writers import write_outputs
+from planner.pipeline import run
+from planner.scenario import load_scenario
+
+
+def test_cap_sheets_keeps_an_equal_share_per_level():
+    gaps = pd.DataFrame({"level": ["county"] * 7 + ["village"] * 3, "id": range(10)})
+    plain = pd.DataFrame({"x": range(10)})
+    shown, cut = outputs.cap_sheets({"gaps": gaps, "plain": plain, "small": gaps[:4]}, max_rows=4)
+    assert shown["gaps"]["id"].tolist() == [0, 1, 7, 8]
+    assert shown["plain"]["x"].tolist() == [0, 1, 2, 3]
+    assert shown["small"] is not None and len(shown["small"]) == 4
+    assert cut == {"gaps": (10, 4), "plain": (10, 4)}
+    note = outputs.cut_note(cut, lang="en")
+    assert note["every row in"].tolist() == ["gaps.csv", "plain.csv"]
+
+
+def test_run_reports_timings_peak_memory_and_caps_the_workbook(tiny_region, monkeypatch):
+    monkeypatch.setattr(outputs, "XLSX_MAX_ROWS", 2)
+    before = psutil.Process().memory_info().rss / 2**20
+    plan = run(load_scenario(tiny_region))
+    write_outputs(plan)
+    out = tiny_region.parent / "out"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["peak_memory_mb"] >= before
+    assert summary["engine"] == "inprocess"
+    steps = {"read layers", "coverage", "audit", "standards", "siting", "tables", "write outputs"}
+    assert steps <= set(summary["timings"]) and min(summary["timings"].values()) >= 0
+    sheets = pd.read_excel(out / "summary.xlsx", sheet_name=None)
+    assert len(pd.read_csv(out / "uncovered_villages.csv")) == len(plan.gaps) > 2
+    note = sheets["说明"]
+    assert "uncovered_villages.csv" in set(note["完整数据"])
+    for title, rows, shown, csv in note[["工作表", "总行数", "表中行数", "完整数据"]].to_numpy():
+        assert len(sheets[title]) == shown < rows == len(pd.read_csv(out / csv))
