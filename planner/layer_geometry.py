@@ -63,7 +63,8 @@ def clean_coordinates(
     geoms[nonfinite] = None
     reported = nonfinite
     if raw.lon_column is not None:
-        reported = reported | _missing_lonlat(frame, geoms, raw, rows, out)
+        missing = _missing_lonlat(frame, geoms, raw.lon_column, raw.lat_column, rows, out)
+        reported = reported | missing
     frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
     return frame, reported
 
@@ -71,20 +72,21 @@ def clean_coordinates(
 def _missing_lonlat(
     frame: gpd.GeoDataFrame,
     geoms: np.ndarray,
-    raw: RawLayer,
+    lon_column: str,
+    lat_column: str | None,
     rows: np.ndarray,
     out: LayerProblems,
 ) -> np.ndarray:
     """Report the ledger rows whose longitude/latitude cells give no point."""
     missing = shapely.is_missing(geoms)
-    lon, lat = frame[raw.lon_column], frame[raw.lat_column]
+    lon, lat = frame[lon_column], frame[lat_column]
     text = listed_texts(lambda i: f"lon={_cell(lon.iloc[i])}, lat={_cell(lat.iloc[i])}", missing)
     out.rows(
         "error",
         missing,
         rows,
         "longitude/latitude missing or not a number ({value})",
-        column=raw.lon_column,
+        column=lon_column,
         values=text,
         fix="give plain decimal degrees, e.g. 122.2613 and 43.6172",
     )

@@ -10,10 +10,9 @@ themselves are functions on GeoDataFrames in their own modules. :func:`grid_plan
 from __future__ import annotations
 
 import logging
-import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import geopandas as gpd
@@ -24,9 +23,10 @@ from planner.errors import PlannerError, PlannerWarning
 from planner.layers import LayerSet, load_layers
 from planner.plan import Plan, peak_memory_mb, proposal_list, solver_summary, summarize
 from planner.preflight import preflight
+from planner.progress import Steps
 from planner.routing import RoadSearch, network_options
 from planner.scenario import Scenario
-from planner.siting.proposals import SitingOutcome, propose
+from planner.siting.proposals import SitingOutcome
 from planner.steps import (
     GridStep,
     after_levels,
@@ -36,6 +36,7 @@ from planner.steps import (
     coverage_levels,
     coverage_tables,
     make_grids,
+    propose,
     road_search,
     service_areas,
 )
@@ -45,22 +46,13 @@ logger = logging.getLogger(__name__)
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
 ENGINES = ("inprocess", "dask")
 
+#: The steps of :func:`run`, timed in ``plan.timings``
+RUN_STEPS = (
+    "read layers", "road network", "coverage", "audit", "standards", "grids", "siting", "tables",
+)  # fmt: skip
+
 #: Levels of a run, computed for a set of centers (the existing ones, or with proposals)
 LevelRunner = Callable[[gpd.GeoDataFrame | None], dict[str, LevelResult]]
-
-
-class _Timer:
-    """Seconds per step, each step announced in the log."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        logger.info(f"{name} …")
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
 def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None = None) -> Plan:
@@ -109,7 +101,17 @@ def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None 
 
 
 def _run(scenario: Scenario, *, client: Any) -> Plan:
-    timer = _Timer()
+    timer = Steps(len(RUN_STEPS), desc="plan")
+    try:
+        plan = _run_steps(scenario, client, timer)
+    finally:
+        timer.close()
+    plan.timings = timer.seconds
+    plan.summary["peak_memory_mb"] = peak_memory_mb()
+    return plan
+
+
+def _run_steps(scenario: Scenario, client: Any, timer: Steps) -> Plan:
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:
@@ -150,8 +152,6 @@ def _run(scenario: Scenario, *, client: Any) -> Plan:
         )
         _add_tables(plan, grid_step)
         plan.summary = _summary(plan, grid_step, siting, engine="dask" if client else "inprocess")
-    plan.timings = timer.seconds
-    plan.summary["peak_memory_mb"] = peak_memory_mb()
     return plan
 
 

@@ -37,7 +37,7 @@ from planner.network import RoadNetwork, build_network
 from planner.progress import progress
 from planner.routing import RoadSearch, network_options
 from planner.scenario import Scenario
-from planner.siting.proposals import SitingOutcome, with_proposals
+from planner.siting.proposals import SitingOutcome, propose_for, with_proposals
 
 logger = logging.getLogger(__name__)
 
@@ -229,3 +229,26 @@ def after_levels(
     if not siting.proposals.empty:
         results = levels(with_proposals(layers.get("centers"), siting.proposals))
     return {lvl: level_summary(villages, res) for lvl, res in results.items()}
+
+
+def propose(
+    scenario: Scenario,
+    layers: LayerSet,
+    *,
+    roads: RoadSearch | None,
+    grids: gpd.GeoDataFrame | None = None,
+) -> SitingOutcome:
+    """Sub-centers and stations proposed with the scenario's ``[levels]``, ``[siting]`` and
+    language, on its layers (and the generated ``grids`` when stations go on grids)."""
+    return propose_for(
+        layers["villages"],
+        levels=scenario.levels,
+        siting=scenario.siting,
+        centers=layers.get("centers"),
+        merged_townships=layers.get("merged_townships"),
+        candidates=layers.get("candidates"),
+        townships=layers.get("townships"),
+        grids=grids,
+        roads=roads,
+        lang=scenario.outputs.lang,
+    )

@@ -371,7 +371,8 @@ def test_grids_balance_households_and_a_user_grid_layer_is_checked(tiny_region):
 
 
 def test_compare_equals_each_runs_summary(tiny_region):
-    text = tiny_region.read_text(encoding="utf-8")
+    text = tiny_region.read_text(encoding="utf-8") + "[outputs]\nmap = false\nreport = false\n"
+    tiny_region.write_text(text, encoding="utf-8")
     b = tiny_region.with_name("b.toml")
     b.write_text(text.replace("radius_m = 500", "radius_m = 3500").replace('"out"', '"out_b"'))
     summaries = {}

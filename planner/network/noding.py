@@ -271,7 +271,7 @@ def _junctions(
     """
     is_start, is_end = _ends(line)
     seg = np.flatnonzero(~is_end)
-    segments = shapely.linestrings(np.stack([xy[seg], xy[seg + 1]], axis=1))
+    segments = np.asarray(shapely.linestrings(np.stack([xy[seg], xy[seg + 1]], axis=1)))
     tree = shapely.STRtree(segments)
     pid, _ = point_ids(xy)
     dangle = (is_start | is_end) & (np.bincount(pid)[pid] == 1)

@@ -27,9 +27,14 @@ _BATCH = 64
 class Points(Protocol):
     """What the search needs of a snap: edge (-1 if none), offset along it, access leg."""
 
-    edge: np.ndarray
-    offset: np.ndarray
-    access_m: np.ndarray
+    @property
+    def edge(self) -> np.ndarray: ...
+
+    @property
+    def offset(self) -> np.ndarray: ...
+
+    @property
+    def access_m(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from planner.outputs.files import (
 from planner.outputs.staging import staged_output
 from planner.plan import peak_memory_mb
 from planner.preflight import preflight
+from planner.progress import Steps
 
 if TYPE_CHECKING:
     from planner.plan import Plan
@@ -230,16 +231,46 @@ def write_inspection(
 
 def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
     """Every file of :func:`write_outputs`, straight into ``out_dir``."""
-    from planner.outputs.maps import write_map
-    from planner.outputs.report import canonical_sheets, labels, localize, write_plots, write_report
+    outputs = plan.scenario.outputs
+    bar = Steps(4 + outputs.report + outputs.map, desc="writing", level=logging.DEBUG)
+    try:
+        with bar.step("coverage.gpkg"):
+            written = {
+                "coverage": write_gpkg(
+                    out_dir / "coverage.gpkg", coverage_layers(plan), crs=outputs.crs
+                )
+            }
+        with bar.step("grids and proposals"):
+            written |= write_grids(plan.grids, out_dir, outputs=outputs)
+            proposals = {"proposals": plan.proposals}
+            written["proposals"] = write_gpkg(
+                out_dir / "proposals.gpkg", proposals, crs=outputs.crs
+            )
+        with bar.step("tables"):
+            written |= _write_tables(plan, out_dir)
+        if outputs.report:
+            with bar.step("report"):
+                from planner.outputs.report import write_plots, write_report
+
+                plots = write_plots(plan, out_dir)
+                written |= plots
+                written["report"] = write_report(plan, out_dir, plots=plots)
+        if outputs.map:
+            with bar.step("map"):
+                from planner.outputs.maps import write_map
+
+                written["map"] = write_map(plan, out_dir / "map.html")
+    finally:
+        bar.close()
+    return written
+
+
+def _write_tables(plan: Plan, out_dir: Path) -> dict[str, Path]:
+    """``summary.xlsx`` (sheets in the scenario's language, long ones cut) and one CSV per
+    table (every row, English headers)."""
+    from planner.outputs.report import canonical_sheets, labels, localize
 
     lang = plan.scenario.outputs.lang
-    crs: Any = plan.scenario.outputs.crs
-    written = {"coverage": write_gpkg(out_dir / "coverage.gpkg", coverage_layers(plan), crs=crs)}
-    written |= write_grids(plan.grids, out_dir, outputs=plan.scenario.outputs)
-    written["proposals"] = write_gpkg(
-        out_dir / "proposals.gpkg", {"proposals": plan.proposals}, crs=crs
-    )
     tables = canonical_sheets(plan)
     titles = labels(lang)["sheets"]
     shown, cut = cap_sheets(tables, max_rows=XLSX_MAX_ROWS)
@@ -250,13 +281,7 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
             "rows; the CSV files hold every row"
         )
         sheets[_CUT_NOTE[lang]["sheet"]] = cut_note(cut, lang=lang)
-    written["xlsx"] = write_xlsx(out_dir / "summary.xlsx", sheets)
+    written = {"xlsx": write_xlsx(out_dir / "summary.xlsx", sheets)}
     for name, table in tables.items():
         written[name] = write_csv(out_dir / f"{name}.csv", table)
-    if plan.scenario.outputs.report:
-        plots = write_plots(plan, out_dir)
-        written |= plots
-        written["report"] = write_report(plan, out_dir, plots=plots)
-    if plan.scenario.outputs.map:
-        written["map"] = write_map(plan, out_dir / "map.html")
     return written

@@ -399,27 +399,3 @@ def with_proposals(
     if centers is None:
         return built
     return gpd.GeoDataFrame(pd.concat([centers, built], ignore_index=True), crs=centers.crs)
-
-
-def propose(
-    scenario: Any,
-    layers: Any,
-    *,
-    roads: VillageRoads | None,
-    grids: gpd.GeoDataFrame | None = None,
-) -> SitingOutcome:
-    """The pipeline's adapter (it belongs in :mod:`planner.pipeline`): :func:`propose_for`
-    with the ``[levels]``, ``[siting]`` and ``[outputs] lang`` of a ``Scenario`` and the
-    layers of its ``LayerSet``."""
-    return propose_for(
-        layers["villages"],
-        levels=scenario.levels,
-        siting=scenario.siting,
-        centers=layers.get("centers"),
-        merged_townships=layers.get("merged_townships"),
-        candidates=layers.get("candidates"),
-        townships=layers.get("townships"),
-        grids=grids,
-        roads=roads,
-        lang=scenario.outputs.lang,
-    )
