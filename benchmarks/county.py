@@ -94,7 +94,7 @@ def write_segments(path: Path) -> None:
     import numpy as np
     import shapely
 
-    from planner.outputs.files import write_gpkg
+    from planner.outputs.vector import write_gpkg
 
     roads = gpd.read_file(path)
     xy, line = shapely.get_coordinates(roads.geometry.values, return_index=True)

@@ -8,18 +8,14 @@ degrees. Results are aligned on the input index.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pydantic
-import scipy.sparse as sp
-import shapely
 
 from planner import validate as v
 from planner.catchment import level_coverage
@@ -33,11 +29,11 @@ from planner.grids import (
 )
 from planner.grids import check_grids as _check_grids
 from planner.grids import generate_grids as _generate_grids
-from planner.network import MODES, RoadNetwork, sites_within, snap
+from planner.network import MODES, RoadNetwork
 from planner.network import build_network as _build_network
 from planner.routing import RoadSearch
 from planner.scenario import NOMINAL_SPEED_KPH, LevelSpec, NetworkSettings
-from planner.siting import SitingResult, budget_curve, lscp, mclp, rank_by_marginal_gain
+from planner.siting.site_choice import ChosenSite, SitingCertificate, choose_sites, reach_matrix
 
 __all__ = [
     "SitingCertificate",
@@ -123,8 +119,16 @@ def coverage(
         none = np.full(n, None, dtype=object)
         return _coverage_frame(villages, none, np.full(n, np.nan), np.full(n, np.nan), spec)
     work = v.to_common_crs(layers, crs=None if net is None else net.crs)
-    here = _lean(work["villages"], "villages")
-    there = _lean(work["centers"], "centers")
+    center_id, dist_m, time_s, covered = _nearest(work, spec, net)
+    return _coverage_frame(villages, center_id, dist_m, time_s, spec, covered)
+
+
+def _nearest(
+    work: Mapping[str, gpd.GeoDataFrame], spec: LevelSpec, net: RoadNetwork | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest center id, metres, seconds and whether covered, of every village."""
+    here = v.point_frame(work["villages"], "villages")
+    there = v.point_frame(work["centers"], "centers")
     search = None if net is None else RoadSearch(net, here, NetworkSettings().max_access_m)
     res = level_coverage(here, there, "coverage", spec, network=search)
     found = res.nearest.index
@@ -132,8 +136,8 @@ def coverage(
     center_id = np.asarray(np.where(found >= 0, ids, None), dtype=object)
     time_s = res.nearest.time_s
     if not spec.uses_time:
-        time_s = res.nearest.dist_m / (NOMINAL_SPEED_KPH[travel] / 3.6)
-    return _coverage_frame(villages, center_id, res.nearest.dist_m, time_s, spec, res.covered)
+        time_s = res.nearest.dist_m / (NOMINAL_SPEED_KPH[spec.travel] / 3.6)
+    return center_id, res.nearest.dist_m, time_s, res.covered
 
 
 def _level_spec(which: str, limit: float, mode: str, travel: str) -> LevelSpec:
@@ -141,12 +145,6 @@ def _level_spec(which: str, limit: float, mode: str, travel: str) -> LevelSpec:
         return LevelSpec.model_validate({which: limit, "mode": mode, "travel": travel})
     except pydantic.ValidationError as exc:  # a limit out of the scenario's range
         raise PlannerError(f"{which}={limit!r}: {exc.errors()[0]['msg']}") from None
-
-
-def _lean(frame: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
-    """Points and ids of a layer, on positions 0…n-1."""
-    pts = v.points(frame, name)
-    return gpd.GeoDataFrame({"id": v.ids(frame)}, geometry=pts.to_numpy(), crs=frame.crs)
 
 
 def _coverage_frame(
@@ -207,40 +205,6 @@ def build_network(
     return _build_network(
         work, tolerance_m=tolerance_m, min_component_nodes=min_component_nodes, speeds=speeds
     )
-
-
-@dataclass(frozen=True)
-class SitingCertificate:
-    """How good a :func:`propose_sites` answer is, and what it covers.
-
-    Attributes
-    ----------
-    model
-        ``"mclp"`` (budget), ``"capacitated mclp"`` (budget and capacity), ``"fewest
-        sites"`` (target_coverage) or ``"lscp"`` (neither).
-    objective, bound
-        mclp: population covered (served, when capacitated), existing centers included,
-        and a proven upper bound on it. Fewest sites and lscp: the number of new sites,
-        and a proven lower bound on it.
-    gap
-        ``|bound − objective| / objective`` (0 when proven optimal).
-    status
-        ``"optimal"``, ``"time_limit"`` or ``"heuristic"``.
-    seconds
-        Wall time of the solve.
-    population_covered, population_total
-        Villages' weight within reach of an open site (served, when capacitated) after
-        the proposal, and in all.
-    """
-
-    model: str
-    objective: float
-    bound: float
-    gap: float
-    status: str
-    seconds: float
-    population_covered: float
-    population_total: float
 
 
 def propose_sites(
@@ -316,7 +280,7 @@ def propose_sites(
     >>> cert.status, cert.objective, cert.gap
     ('optimal', 350.0, 0.0)
     """
-    goal = _siting_goal(budget, target_coverage, capacity)
+    v.siting_options(budget, target_coverage, capacity)
     radius = v.positive(radius_m, "radius_m")
     limit = v.positive(time_limit, "time_limit")
     travel = v.choice(travel, MODES, "travel")
@@ -331,175 +295,24 @@ def propose_sites(
     w = v.weights(villages, "villages", weights)
     work = v.to_common_crs(layers, crs=None if net is None else net.crs)
     n_fixed = len(existing) if existing is not None else 0
-    site_frames = [_lean(work[k], k) for k in ("existing", "candidates") if k in work]
+    site_frames = [v.point_frame(work[k], k) for k in ("existing", "candidates") if k in work]
     sites = pd.concat([f.geometry for f in site_frames], ignore_index=True)
-    cost = _pairs(_lean(work["villages"], "villages").geometry, sites, radius, net, travel)
-    chosen, cert = _solve(goal, cost, w, n_fixed, budget, target_coverage, capacity, limit)
+    demand = v.point_frame(work["villages"], "villages").geometry
+    cost = reach_matrix(demand, sites, radius, net, travel)
+    chosen, cert = choose_sites(
+        cost, w, n_fixed=n_fixed, budget=budget, target=target_coverage, capacity=capacity,
+        time_limit=limit,
+    )  # fmt: skip
     return _chosen_frame(candidates, chosen, n_fixed), cert
 
 
-def _siting_goal(budget: Any, target: Any, capacity: Any) -> str:
-    if budget is not None and target is not None:
-        raise PlannerError(
-            f"give budget or target_coverage, not both; got budget={budget!r}, "
-            f"target_coverage={target!r}"
-        )
-    if capacity is not None:
-        v.positive(capacity, "capacity")
-        if budget is None:
-            raise PlannerError(
-                f"capacity={capacity!r} needs budget= (capacitated maximal covering); got "
-                f"{'target_coverage' if target is not None else 'no budget'}"
-            )
-    if budget is not None:
-        v.count(budget, "budget")
-        return "budget"
-    if target is not None:
-        v.share(target, "target_coverage")
-        return "target"
-    return "all"
-
-
-def _pairs(
-    demand: gpd.GeoSeries, sites: gpd.GeoSeries, radius: float, net: RoadNetwork | None, travel: str
-) -> sp.csr_matrix:
-    """Sparse demand × site metres of the pairs within ``radius`` (zeros stored)."""
-    if net is not None:
-        return sites_within(
-            net, snap(net, demand, mode=travel), snap(net, sites, mode=travel),
-            cutoff=radius, weight="length", mode=travel,
-        ).tocsr()  # fmt: skip
-    d, s = shapely.STRtree(sites.values).query(demand.values, predicate="dwithin", distance=radius)
-    metres = shapely.distance(demand.values[d], sites.values[s])
-    return sp.csr_matrix((metres, (d, s)), shape=(len(demand), len(sites)))
-
-
-def _cover(cost: sp.csr_matrix) -> sp.csr_matrix:
-    """Every stored pair is within reach (zero costs included)."""
-    cover = cost.copy()
-    cover.data = np.ones(cover.data.shape, dtype=bool)
-    return cover
-
-
-#: A chosen site: position among existing + candidates, population and villages it adds.
-Chosen = list[tuple[int, float, int]]
-
-
-def _solve(
-    goal: str, cost: sp.csr_matrix, w: np.ndarray, n_fixed: int, budget: int | None,
-    target: float | None, capacity: float | None, limit: float,
-) -> tuple[Chosen, SitingCertificate]:
-    """Solve the model ``goal`` names; the chosen new sites and the certificate."""
-    fixed = np.arange(n_fixed)
-    if goal == "target":
-        assert target is not None
-        return _fewest_sites(cost, w, n_fixed, target, limit)
-    if goal == "all":
-        res = lscp(cost, np.inf, fixed=fixed, time_limit=limit)
-        return _ranked(cost, w, res.selected, n_fixed), _certificate("lscp", res, w, n_fixed)
-    assert budget is not None
-    p = min(budget, cost.shape[1] - n_fixed)
-    res = mclp(cost, w, np.inf, p, fixed=fixed, capacity=capacity, time_limit=limit)
-    if capacity is None:
-        return _ranked(cost, w, res.selected, n_fixed), _certificate("mclp", res, w)
-    return _served(res, w, n_fixed), _certificate("capacitated mclp", res, w)
-
-
-def _served(res: SitingResult, w: np.ndarray, n_fixed: int) -> Chosen:
-    """New sites of a capacitated solution by the population each serves (the villages
-    whose largest share it serves)."""
-    assert res.assignment is not None and res.served is not None and res.covered is not None
-    served = w * res.served
-    chosen = [
-        (int(s), float(served[res.assignment == s].sum()),
-         int((res.covered & (res.assignment == s)).sum()))
-        for s in res.selected[res.selected >= n_fixed]
-    ]  # fmt: skip
-    return sorted((c for c in chosen if c[1] > 0 or c[2] > 0), key=lambda c: (-c[1], c[0]))
-
-
-def _fewest_sites(
-    cost: sp.csr_matrix, w: np.ndarray, n_fixed: int, target: float, limit: float
-) -> tuple[Chosen, SitingCertificate]:
-    """The fewest new sites reaching ``target``: greedy gives a count that suffices, a
-    bisection of certified maximal-covering solves brings it down to the proven least."""
-    t0 = time.perf_counter()
-    cover, fixed = _cover(cost), np.arange(n_fixed)
-    total = float(w.sum())
-    need = target * total - 1e-9 * max(total, 1.0)
-    reachable = float(w[np.diff(cover.indptr) > 0].sum())
-    if reachable < need:
-        raise PlannerError(
-            f"target_coverage={target!r} cannot be reached: all candidates and existing "
-            f"centers together reach {reachable / total:.1%} of the population within radius_m"
-        )
-    curve = budget_curve(cover, w, cover.shape[1] - n_fixed, fixed=fixed)
-    hi = int(curve.loc[curve["covered_weight"] >= need, "sites"].iloc[0])
-    best = np.union1d(fixed, curve["site"].to_numpy()[1 : hi + 1])
-    lo = proven = 0
-    status = "optimal"
-    while hi - lo > 1 and (left := limit - (time.perf_counter() - t0)) > 0:
-        mid = (lo + hi) // 2
-        res = mclp(cost, w, np.inf, mid, fixed=fixed, mip_gap=0.0, time_limit=left)
-        if res.objective >= need:
-            hi, best = mid, res.selected
-            continue
-        lo = mid
-        if res.bound < need:
-            proven = mid
-        else:
-            status = res.status
-    bound = float(min(proven + 1, hi))
-    if bound < hi and status == "optimal":
-        status = "time_limit"
-    covered = np.asarray(cover[:, best].sum(axis=1)).ravel() > 0
-    cert = SitingCertificate(
-        "fewest sites", float(hi), bound, _gap(hi, bound), status, time.perf_counter() - t0,
-        float(w[covered].sum()), total,
-    )  # fmt: skip
-    return _ranked(cost, w, best, n_fixed), cert
-
-
-def _ranked(cost: sp.csr_matrix, w: np.ndarray, selected: np.ndarray, n_fixed: int) -> Chosen:
-    """New sites of a solution in the order of what each adds (sites adding no village
-    are left out)."""
-    cover = sp.csc_matrix(_cover(cost))
-    fixed = np.arange(n_fixed)
-    covered = np.asarray(cover[:, fixed].sum(axis=1)).ravel() > 0
-    chosen = []
-    for site, gain in rank_by_marginal_gain(cover, w, selected, fixed=fixed):
-        newly = (cover[:, [site]].toarray().ravel() > 0) & ~covered
-        covered |= newly
-        if newly.any():
-            chosen.append((site, gain, int(newly.sum())))
-    return chosen
-
-
-def _certificate(
-    model: str, res: SitingResult, w: np.ndarray, n_fixed: int = 0
-) -> SitingCertificate:
-    """The certificate of a solve; counts of sites (``lscp``) without the fixed ones."""
-    objective, bound = res.objective - n_fixed, res.bound - n_fixed
-    served = w * (res.served if res.served is not None else np.asarray(res.covered, bool))
-    return SitingCertificate(
-        model, float(objective), float(bound), _gap(objective, bound), res.status, res.seconds,
-        float(served.sum()), float(w.sum()),
-    )  # fmt: skip
-
-
-def _gap(objective: float, bound: float) -> float:
-    """``|bound − objective| / objective``: 0 when equal, ``inf`` when only bound is > 0."""
-    if bound == objective:
-        return 0.0
-    return abs(bound - objective) / objective if objective else float("inf")
-
-
-def _chosen_frame(candidates: gpd.GeoDataFrame, chosen: Chosen, n_fixed: int) -> gpd.GeoDataFrame:
-    rows = [site - n_fixed for site, _, _ in chosen]
-    out = candidates.iloc[rows].copy()
-    out["rank"] = np.arange(1, len(rows) + 1)
-    out["new_population_covered"] = np.array([c[1] for c in chosen], dtype=float)
-    out["new_villages_covered"] = np.array([c[2] for c in chosen], dtype=np.int64)
+def _chosen_frame(
+    candidates: gpd.GeoDataFrame, chosen: list[ChosenSite], n_fixed: int
+) -> gpd.GeoDataFrame:
+    out = candidates.iloc[[c.site - n_fixed for c in chosen]].copy()
+    out["rank"] = np.arange(1, len(chosen) + 1)
+    out["new_population_covered"] = np.array([c.population for c in chosen], dtype=float)
+    out["new_villages_covered"] = np.array([c.villages for c in chosen], dtype=np.int64)
     return out
 
 

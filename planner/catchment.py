@@ -8,7 +8,7 @@ along roads (:mod:`planner.network`). Everything is reported by population and b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -19,6 +19,34 @@ from scipy.spatial import cKDTree
 
 from planner.errors import PlannerError
 from planner.scenario import LevelSpec
+
+
+@dataclass(frozen=True)
+class CoverageLevels:
+    """The levels a coverage run measures, from the top of the network down.
+
+    Parameters
+    ----------
+    specs
+        Level → its settings (radius or minutes, mode, travel), in network order.
+    serving
+        Level → the groups of center levels serving it, each with the settings it serves
+        with: one group, or two when stations serve with a radius of their own.
+    """
+
+    specs: Mapping[str, LevelSpec]
+    serving: Mapping[str, Sequence[tuple[tuple[str, ...], LevelSpec]]]
+
+    @property
+    def order(self) -> list[str]:
+        """The levels, top first."""
+        return list(self.specs)
+
+    @property
+    def uses_roads(self) -> bool:
+        """True when a level is measured along roads."""
+        return any(spec.mode == "network" for spec in self.specs.values())
+
 
 #: Straight-line search is unbounded so ``<level>_dist_m`` shows how far out a gap is;
 #: road searches stop at this multiple of the radius (beyond it the distance is unknown).
@@ -237,8 +265,7 @@ def _check_level_input(
             )
     if spec.mode == "network" and network is None:
         raise PlannerError(
-            f"level {level}: mode='network' needs a road network search (network=); "
-            "got none"
+            f"level {level}: mode='network' needs a road network search (network=); got none"
         )
 
 

@@ -42,6 +42,7 @@ import shapely
 
 from planner.catchment import (
     NETWORK_SEARCH_FACTOR,
+    CoverageLevels,
     LevelResult,
     Nearest,
     centers_serving,
@@ -52,7 +53,6 @@ from planner.catchment import (
     nearest_points,
 )
 from planner.errors import PlannerError, PlannerWarning
-from planner.levels import CoverageLevels
 from planner.network import DEFAULT_SPEEDS, Snap, build_network
 from planner.progress import progress
 from planner.routing import RoadSearch, network_options

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from planner.errors import PlannerError
-
-if TYPE_CHECKING:
-    from planner.scenario import LevelSpec
 
 #: Levels from the top of the network down. ``subcenter`` sits at the former seat of a
 #: merged township and gives township-level service; ``station`` is a small branch station
@@ -84,30 +77,3 @@ def try_normalize_level(value: object) -> str | None:
         return normalize_level(value)
     except PlannerError:
         return None
-
-
-@dataclass(frozen=True)
-class CoverageLevels:
-    """The levels a coverage run measures, from the top of the network down.
-
-    Parameters
-    ----------
-    specs
-        Level → its settings (radius or minutes, mode, travel), in network order.
-    serving
-        Level → the groups of center levels serving it, each with the settings it serves
-        with: one group, or two when stations serve with a radius of their own.
-    """
-
-    specs: Mapping[str, LevelSpec]
-    serving: Mapping[str, Sequence[tuple[tuple[str, ...], LevelSpec]]]
-
-    @property
-    def order(self) -> list[str]:
-        """The levels, top first."""
-        return list(self.specs)
-
-    @property
-    def uses_roads(self) -> bool:
-        """True when a level is measured along roads."""
-        return any(spec.mode == "network" for spec in self.specs.values())

@@ -13,11 +13,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from planner import __version__
 from planner.audit import audit_summary
 from planner.catchment import LevelResult, level_summary
 from planner.layers import LayerSet
 from planner.scenario import Scenario
+from planner.version import __version__
 
 
 @dataclass

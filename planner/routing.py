@@ -3,7 +3,9 @@ snapped once per travel mode, and one bounded multi-source search per level."""
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,20 @@ from planner.network import (
 from planner.scenario import LevelSpec, NetworkSettings
 
 logger = logging.getLogger(__name__)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` at which :func:`warnings.warn`, called by the caller of this
+    function, names the first frame outside the planner package: the user's call
+    (``pl.coverage(...)``, ``pl.run(...)``), however deep in the package the warning is
+    raised (as pandas' ``find_stack_level`` does)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = inspect.currentframe()
+    level = 0
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def network_options(settings: NetworkSettings) -> dict[str, Any]:
@@ -71,7 +87,7 @@ class RoadSearch:
                 f"{far.size} village(s) lie more than {self.max_access_m:,.0f} m from a road "
                 f"usable by {mode}: {listed}{more}; the access leg is walked",
                 PlannerWarning,
-                stacklevel=2,
+                stacklevel=_caller_level(),
             )
 
     def __call__(self, spec: LevelSpec, centers: gpd.GeoSeries) -> Nearest:

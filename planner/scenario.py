@@ -9,6 +9,10 @@ suggestion: ``levels.township.radius: unknown key (did you mean radius_m?)``.
 Numbers must be TOML numbers (``true`` or ``"500"`` is not a number) and finite; counts
 must be whole numbers. The file itself must be a regular UTF-8 file of at most
 :data:`MAX_SCENARIO_BYTES`, nested at most :data:`MAX_DEPTH` levels.
+
+The section models (:mod:`planner.settings`) and the value helpers
+(:mod:`planner.setting_values`) are importable from here too; the wording of validation
+errors is :mod:`planner.scenario_errors`.
 """
 
 from __future__ import annotations

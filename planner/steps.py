@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from planner.catchment import (
+    CoverageLevels,
     LevelResult,
     catchments,
     centers_serving,
@@ -32,7 +33,6 @@ from planner.catchment import (
 )
 from planner.errors import PlannerWarning
 from planner.layers import LayerSet
-from planner.levels import CoverageLevels
 from planner.network import RoadNetwork, build_network
 from planner.progress import progress
 from planner.routing import RoadSearch, network_options

@@ -172,6 +172,12 @@ def ids(frame: gpd.GeoDataFrame) -> np.ndarray:
     return values.to_numpy(dtype=object)
 
 
+def point_frame(frame: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    """A layer's :func:`ids` and :func:`points`, on positions 0…n-1."""
+    pts = points(frame, name)
+    return gpd.GeoDataFrame({"id": ids(frame)}, geometry=pts.to_numpy(), crs=frame.crs)
+
+
 def unique_index(frame: gpd.GeoDataFrame, name: str) -> None:
     """Refuse a layer whose index labels repeat (results are indexed on them)."""
     repeated = frame.index.duplicated(keep=False)
@@ -258,6 +264,27 @@ def one_of(options: Mapping[str, Any]) -> str:
         got = ", ".join(f"{n}={options[n]!r}" for n in given) or "neither"
         raise PlannerError(f"give exactly one of {names}; got {got}")
     return given[0]
+
+
+def siting_options(budget: Any, target: Any, capacity: Any) -> None:
+    """The options of :func:`planner.propose_sites`: a whole ``budget`` or a ``target``
+    share, not both, and a ``capacity`` > 0 only with ``budget``."""
+    if budget is not None and target is not None:
+        raise PlannerError(
+            f"give budget or target_coverage, not both; got budget={budget!r}, "
+            f"target_coverage={target!r}"
+        )
+    if capacity is not None:
+        positive(capacity, "capacity")
+        if budget is None:
+            raise PlannerError(
+                f"capacity={capacity!r} needs budget= (capacitated maximal covering); got "
+                f"{'target_coverage' if target is not None else 'no budget'}"
+            )
+    if budget is not None:
+        count(budget, "budget")
+    if target is not None:
+        share(target, "target_coverage")
 
 
 def network_for(mode: str, network: Any) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import pytest
+import scipy.sparse as sp
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ import planner as pl
 import planner.api
 from planner.catchment import level_coverage
 from planner.scenario import LevelSpec
+from planner.siting.site_choice import choose_sites
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC = "EPSG:4550"  # CGCS2000 Gauss-Krüger, central meridian 123°E
@@ -55,7 +57,7 @@ def test_import_planner_is_cheap_and_names_resolve():
         "print(sorted(m for m in sys.modules if m.startswith(('planner.', 'geopandas'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "['planner.version']", "only the version is imported eagerly"
     assert set(pl.__all__) <= set(dir(pl))
     assert pl.coverage is planner.api.coverage
     assert pl.read_scenario.__name__ == "load_scenario"
@@ -421,6 +423,55 @@ def test_capacity_limits_what_a_site_serves():
     assert free["new_population_covered"].tolist() == [300.0]
     assert chosen.index.tolist() == ["mid"] and cert.objective == pytest.approx(150)
     assert chosen["new_population_covered"].sum() <= 150 + 1e-6
+
+
+def random_reach(seed: int, n: int = 10, m: int = 7):
+    """A random demand × site metres matrix of the pairs within reach, zeros included."""
+    rng = np.random.default_rng(seed)
+    reach = rng.random((n, m)) < 0.3
+    metres = np.where(reach, rng.integers(0, 3, (n, m)) * 100.0, 0.0)
+    d, s = np.nonzero(reach)
+    cost = sp.csr_matrix((metres[d, s], (d, s)), shape=(n, m))
+    return reach, cost, rng.integers(1, 50, n).astype(float)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_choose_sites_on_a_matrix_is_the_best_choice(seed):
+    reach, cost, w = random_reach(seed)
+    fixed = reach[:, 0]  # the first column is an existing center
+    chosen, cert = choose_sites(cost, w, n_fixed=1, budget=2)
+    assert cert.objective == pytest.approx(best_by_enumeration(reach[:, 1:], fixed, w, 2))
+    picked = reach[:, [c.site for c in chosen]].any(axis=1)
+    assert [c.population for c in chosen] == sorted((c.population for c in chosen), reverse=True)
+    assert sum(c.population for c in chosen) == pytest.approx(w[picked & ~fixed].sum())
+    target = 0.9 * w[reach.any(axis=1)].sum() / w.sum()
+    chosen, cert = choose_sites(cost, w, n_fixed=1, target=target)
+    ok = lambda cov: w[cov].sum() >= target * w.sum()  # noqa: E731
+    assert cert.objective == fewest_by_enumeration(reach[:, 1:], fixed, ok)
+    assert ok(fixed | reach[:, [c.site for c in chosen]].any(axis=1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fewest_sites_out_of_time_still_bounds_the_answer(seed):
+    reach, cost, w = random_reach(seed, n=30, m=12)
+    target = w[reach.any(axis=1)].sum() / w.sum()
+    chosen, cert = choose_sites(cost, w, target=target, time_limit=1e-9)
+    ok = lambda cov: w[cov].sum() >= target * w.sum()  # noqa: E731
+    fewest = fewest_by_enumeration(reach, np.zeros(len(w), bool), ok)
+    assert cert.bound <= fewest <= cert.objective == len(chosen)
+    assert (cert.status == "optimal") == (cert.bound == cert.objective)
+    assert cert.status in {"optimal", "time_limit"}
+
+
+def test_road_warning_names_the_callers_line():
+    road = LineString(ORIGIN + np.array([(0, 0), (5000, 0)]))
+    net = pl.build_network(gpd.GeoDataFrame(geometry=[road], crs=METRIC), min_component_nodes=1)
+    villages = points(ORIGIN + np.array([(10, 10), (2000, 3000)]), index=["on", "off"])
+    centers = points(ORIGIN + np.array([(100, 0)]), id=["C"])
+    with pytest.warns(pl.PlannerWarning, match="1 village.* from a road") as record:
+        line = sys._getframe().f_lineno + 1
+        pl.coverage(villages, centers, radius_m=3000, mode="network", network=net)
+    assert [(w.filename, w.lineno) for w in record] == [(__file__, line)]
 
 
 # ---------------------------------------------------------------------------- grids

@@ -155,7 +155,7 @@ def named(plan: Plan, name: str) -> Plan:
 def test_compare_csv_runs_no_formula(plans: dict[str, Plan], tmp_path: Path, lang: str):
     import csv
 
-    from planner.outputs.files import write_csv
+    from planner.outputs.tables import write_csv
 
     evil_a, evil_b = "=cmd|' /C calc'!A0", "@SUM(A1)"
     table = compare(named(plans["a"], evil_a), named(plans["b"], evil_b), lang=lang)

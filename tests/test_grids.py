@@ -269,7 +269,7 @@ def test_attributes_come_from_village_points():
 def test_grids_export_and_read_back(tmp_path):
     import pyogrio
 
-    from planner.outputs.files import write_vector
+    from planner.outputs.vector import write_vector
 
     res = generate_grids(voronoi_region(4, seed=9))
     for fmt in ("shp", "gpkg"):

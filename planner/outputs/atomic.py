@@ -71,18 +71,30 @@ def _move_into_place(tmp_dir: Path, target: Path) -> None:
         return
     backup = tmp_dir / ".old"
     backup.mkdir()
-    new_names = {p.name for p in produced}
-    stale = [
-        target.with_name(target.stem + part)
-        for part in SHAPEFILE_PARTS
-        if target.suffix.lower() == ".shp" and target.stem + part not in new_names
-    ]
+    stale = _stale_parts(target, {p.name for p in produced})
     # The main file moves last, so a reader never sees a new .shp with old sidecars.
     produced.sort(key=lambda p: p.name == target.name)
+    _replace_all(produced, stale, target.parent, backup)
+
+
+def _stale_parts(target: Path, new_names: set[str]) -> list[Path]:
+    """Sidecars an older Shapefile at ``target`` may have that the new one does not."""
+    if target.suffix.lower() != ".shp":
+        return []
+    return [
+        target.with_name(target.stem + part)
+        for part in SHAPEFILE_PARTS
+        if target.stem + part not in new_names
+    ]
+
+
+def _replace_all(produced: list[Path], stale: list[Path], folder: Path, backup: Path) -> None:
+    """Move ``produced`` into ``folder`` and remove ``stale``, keeping a copy of every file
+    replaced or removed in ``backup``; on any failure put those copies back."""
     saved: list[Path] = []
     placed: list[Path] = []
     try:
-        for old in [target.parent / p.name for p in produced] + stale:
+        for old in [folder / p.name for p in produced] + stale:
             if old.exists():
                 _link_or_copy(old, backup / old.name)
                 saved.append(old)
@@ -90,8 +102,8 @@ def _move_into_place(tmp_dir: Path, target: Path) -> None:
             if old.exists():
                 old.unlink()
         for new in produced:
-            os.replace(new, target.parent / new.name)
-            placed.append(target.parent / new.name)
+            os.replace(new, folder / new.name)
+            placed.append(folder / new.name)
     except BaseException:
         for dest in placed:
             dest.unlink(missing_ok=True)

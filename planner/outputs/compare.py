@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from planner.levels import LEVELS
-from planner.outputs.files import atomic_path, write_csv, write_xlsx
+from planner.outputs.atomic import atomic_path
 from planner.outputs.report import (
     data_uri,
     html_table,
@@ -27,6 +27,8 @@ from planner.outputs.report import (
     use_font,
 )
 from planner.outputs.staging import staged_output
+from planner.outputs.tables import write_csv
+from planner.outputs.xlsx import write_xlsx
 
 if TYPE_CHECKING:
     from planner.plan import Plan

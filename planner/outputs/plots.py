@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from planner.outputs.files import write_png
+from planner.outputs.atomic import write_png
 from planner.outputs.labels import labels, level_order, plan_lang, unit_names
 
 if TYPE_CHECKING:

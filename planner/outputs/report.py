@@ -23,9 +23,8 @@ import pandas as pd
 import pyproj
 from matplotlib.figure import Figure
 
-from planner import __version__
 from planner.crs import wgs84_to_bd09, wgs84_to_gcj02
-from planner.outputs.files import atomic_path
+from planner.outputs.atomic import atomic_path
 
 # LANGS and PLOT_MAX_UNITS stay importable from here, as before the split.
 from planner.outputs.labels import LANGS as LANGS
@@ -41,6 +40,7 @@ from planner.outputs.plots import (
     use_font,
     write_plots,
 )
+from planner.version import __version__
 
 if TYPE_CHECKING:
     from planner.plan import Plan

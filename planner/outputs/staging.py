@@ -50,8 +50,8 @@ from typing import IO, Any
 
 import pyogrio.errors
 
-from planner import __version__
 from planner.errors import PlannerError
+from planner.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ _SIGNATURES = ("summary.json", "grids_by_village.csv", "grid_issues.gpkg", "insp
 #: neither outputs nor user data; they are not carried into the next result.
 _SIDE_FILES = ("~$*", "*-wal", "*-shm", "*-journal", "*.aux.xml", "*.qix", "Thumbs.db",
                "desktop.ini")  # fmt: skip
-#: Temporary folders of :func:`planner.export.atomic_path` (``.<file>.<random>.tmp``).
+#: Temporary folders of :func:`planner.outputs.atomic.atomic_path` (``.<file>.<random>.tmp``).
 _TMP = re.compile(r"\..+\.tmp")
 #: Free space below which a failed write is blamed on a full disk, in bytes.
 _LOW_SPACE = 64 * 2**20

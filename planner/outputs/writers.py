@@ -12,15 +12,10 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import pandas as pd
 
-from planner.outputs.files import (
-    FORMATS,
-    write_csv,
-    write_gpkg,
-    write_json,
-    write_vector,
-    write_xlsx,
-)
 from planner.outputs.staging import staged_output
+from planner.outputs.tables import write_csv, write_json
+from planner.outputs.vector import FORMATS, write_gpkg, write_vector
+from planner.outputs.xlsx import write_xlsx
 from planner.plan import peak_memory_mb
 from planner.preflight import preflight
 from planner.progress import Steps

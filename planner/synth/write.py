@@ -18,7 +18,10 @@ import pyogrio
 
 from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
-from planner.outputs import files as export
+from planner.outputs.atomic import atomic_path
+from planner.outputs.tables import write_csv
+from planner.outputs.vector import write_vector
+from planner.outputs.xlsx import write_xlsx
 from planner.scenario import LAYER_KINDS
 from planner.schemas import SCHEMAS
 
@@ -118,7 +121,7 @@ def write_layers(
 
 
 def _write_vector(frame: gpd.GeoDataFrame, stem: Path, fmt: str) -> dict[str, Any]:
-    written = export.write_vector(frame, stem, fmt=fmt, crs=frame.crs)
+    written = write_vector(frame, stem, fmt=fmt, crs=frame.crs)
     return {"path": written[0].name}
 
 
@@ -127,7 +130,7 @@ def _write_csv(frame: gpd.GeoDataFrame, stem: Path) -> dict[str, Any]:
     wgs = frame.to_crs("EPSG:4326")
     table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     table["lon"], table["lat"] = np.round(wgs.geometry.x, 7), np.round(wgs.geometry.y, 7)
-    path = export.write_csv(stem.with_suffix(".csv"), table)
+    path = write_csv(stem.with_suffix(".csv"), table)
     return {"path": path.name, "coords": "wgs84", "lon": "lon", "lat": "lat"}
 
 
@@ -137,7 +140,7 @@ def _write_xlsx(frame: gpd.GeoDataFrame, stem: Path) -> dict[str, Any]:
     lon, lat = wgs84_to_gcj02(wgs.geometry.x.to_numpy(), wgs.geometry.y.to_numpy())
     table = _zh_table(frame)
     table["经度"], table["纬度"] = np.round(lon, 7), np.round(lat, 7)
-    path = export.write_xlsx(stem.with_suffix(".xlsx"), {stem.name: table})
+    path = write_xlsx(stem.with_suffix(".xlsx"), {stem.name: table})
     return {"path": path.name, "coords": "gcj02", "lon": "经度", "lat": "纬度"}
 
 
@@ -146,7 +149,7 @@ def _write_shapefile(frame: gpd.GeoDataFrame, stem: Path) -> dict[str, Any]:
     table = _zh_table(frame)
     out = gpd.GeoDataFrame(table, geometry=frame.geometry.values, crs=frame.crs)
     target = stem.with_suffix(".shp")
-    with export.atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         pyogrio.write_dataframe(out, tmp, driver="ESRI Shapefile", encoding="GBK")
         tmp.with_suffix(".cpg").write_text("GBK", encoding="ascii")
     return {"path": target.name}
