@@ -8,7 +8,6 @@ degrees. Results are aligned on the input index.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ import pydantic
 
 from planner import validate as v
 from planner.catchment import level_coverage
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 from planner.grids import (
     RURAL_HOUSEHOLDS_PER_GRID,
     RURAL_WORKERS_PER_GRID,
@@ -113,7 +112,7 @@ def coverage(
     layers = {"villages": v.layer(villages, "villages"), "centers": v.layer(centers, "centers")}
     spec = _level_spec(which, limit, mode, travel)
     if not len(centers):
-        warnings.warn("centers is empty: no village is covered", PlannerWarning, stacklevel=2)
+        warn("centers is empty: no village is covered")
     if not len(villages) or not len(centers):
         n = len(villages)
         none = np.full(n, None, dtype=object)
@@ -295,10 +294,10 @@ def propose_sites(
     w = v.weights(villages, "villages", weights)
     work = v.to_common_crs(layers, crs=None if net is None else net.crs)
     n_fixed = len(existing) if existing is not None else 0
-    site_frames = [v.point_frame(work[k], k) for k in ("existing", "candidates") if k in work]
-    sites = pd.concat([f.geometry for f in site_frames], ignore_index=True)
-    demand = v.point_frame(work["villages"], "villages").geometry
-    cost = reach_matrix(demand, sites, radius, net, travel)
+    sites = pd.concat(
+        [v.points(work[k], k) for k in ("existing", "candidates") if k in work], ignore_index=True
+    )
+    cost = reach_matrix(v.points(work["villages"], "villages"), sites, radius, net, travel)
     chosen, cert = choose_sites(
         cost, w, n_fixed=n_fixed, budget=budget, target=target_coverage, capacity=capacity,
         time_limit=limit,
@@ -394,7 +393,7 @@ def generate_grids(
         points=work.get("points"), lang=v.choice(lang, ("zh", "en"), "lang"),
     )  # fmt: skip
     for note in result.warnings:
-        warnings.warn(f"grids: {note}", PlannerWarning, stacklevel=2)
+        warn(f"grids: {note}")
     return result
 
 

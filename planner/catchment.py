@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -88,7 +89,7 @@ class LevelResult:
     @property
     def center_ids(self) -> pd.Series:
         """Id of the nearest center per village (missing where none)."""
-        ids = np.append(self.centers["id"].to_numpy(dtype=object), None)
+        ids = np.append(self.centers["id"].to_numpy(dtype=object), [None])
         return pd.Series(ids[self.nearest.index], dtype="string")  # -1 picks the None
 
     @property
@@ -230,7 +231,7 @@ def level_coverage(
     if spec.mode == "network":
         assert network is not None  # _check_level_input
         nearest = network(spec, centers.geometry)
-        if spec.uses_time:
+        if spec.minutes is not None:  # a travel time along roads
             covered = nearest.time_s <= spec.minutes * 60.0
         else:
             covered = nearest.dist_m <= radius
@@ -282,7 +283,8 @@ def combine_parts(level: str, spec: LevelSpec, parts: list[LevelResult]) -> Leve
     dist = np.nan_to_num(dist, nan=np.inf)
     covering = np.stack([p.covered for p in parts])
     rank = np.where(covering, dist, np.inf)
-    chosen = np.where(covering.any(axis=0), rank.argmin(axis=0), dist.argmin(axis=0))
+    covered = np.any(covering, axis=0)
+    chosen = np.where(covered, rank.argmin(axis=0), dist.argmin(axis=0))
     rows = np.arange(n)
     local = np.stack([p.nearest.index for p in parts])[chosen, rows]
     nearest = Nearest(
@@ -297,7 +299,7 @@ def combine_parts(level: str, spec: LevelSpec, parts: list[LevelResult]) -> Leve
         spec,
         gpd.GeoDataFrame(centers, geometry=centers.geometry.name, crs=parts[0].centers.crs),
         nearest,
-        covering.any(axis=0),
+        covered,
         np.logical_or.reduce(straight) if straight else None,
         tuple(parts),
     )
@@ -463,12 +465,12 @@ def rates(
     return table
 
 
-def level_summary(villages: gpd.GeoDataFrame, res: LevelResult) -> dict[str, float | int]:
+def level_summary(villages: gpd.GeoDataFrame, res: LevelResult) -> dict[str, Any]:
     """Headline figures of one level for ``summary.json``."""
     pop = villages["population"].fillna(0).to_numpy(dtype=float)
     total = float(pop.sum())
     covered = float(pop[res.covered].sum())
-    summary: dict[str, float | int] = {
+    summary: dict[str, Any] = {
         "radius_m": res.spec.cutoff_m,
         "mode": res.spec.mode,
         "centers": len(res.centers),
@@ -481,7 +483,7 @@ def level_summary(villages: gpd.GeoDataFrame, res: LevelResult) -> dict[str, flo
         "village_rate": float(res.covered.mean()) if len(villages) else 0.0,
     }
     if res.parts:  # groups serving with radii of their own (e.g. village centers, stations)
-        summary["radii_m"] = [part.spec.cutoff_m for part in res.parts]  # type: ignore[assignment]
+        summary["radii_m"] = [part.spec.cutoff_m for part in res.parts]
     if res.straight_covered is not None:
         summary["villages_road_barrier"] = int((res.straight_covered & ~res.covered).sum())
     finite = res.nearest.dist_m[np.isfinite(res.nearest.dist_m)]

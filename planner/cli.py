@@ -217,7 +217,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole plan: coverage, audit, siting, grids, maps and tables."""
-    from planner.outputs.staging import output_lock
+    from planner.outputs.locking import output_lock
     from planner.outputs.writers import write_outputs
     from planner.pipeline import run as run_plan
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from planner.catchment import (
     nearest_euclidean,
     nearest_points,
 )
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 from planner.network import DEFAULT_SPEEDS, Snap, build_network
 from planner.progress import progress
 from planner.routing import RoadSearch, network_options
@@ -122,13 +121,13 @@ def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
     road search's cutoff, in metres, or its time at the fastest speed of the mode)."""
     if spec.mode != "network":
         return spec.cutoff_m
-    if not spec.uses_time:
+    if spec.minutes is None:
         return max(spec.cutoff_m, spec.cutoff_m * NETWORK_SEARCH_FACTOR)
     speeds = [
         *{**DEFAULT_SPEEDS[spec.travel], **network.speeds.get(spec.travel, {})}.values(),
         {**DEFAULT_SPEEDS["walk"], **network.speeds.get("walk", {})}["default"],
     ]
-    reach = float(spec.minutes) * 60.0 * NETWORK_SEARCH_FACTOR * max(speeds) / 3.6
+    reach = spec.minutes * 60.0 * NETWORK_SEARCH_FACTOR * max(speeds) / 3.6
     return max(spec.cutoff_m, reach)
 
 
@@ -260,15 +259,16 @@ def _partitions(
         centers[key] = _within(bounds, frame.geometry.values, halo_m(spec, network))
         center_xy[key] = shapely.get_coordinates(frame.geometry.values)
     reach = [halo_m(spec, network) for _, spec in serving.values() if spec.mode == "network"]
-    road_pos = None
+    part_roads: list[gpd.GeoDataFrame | None] = [None] * len(groups)
     if reach and roads is not None:
         road_pos = _within(bounds, roads.geometry.values, 2.0 * max(reach))
+        part_roads = [roads.iloc[pos] for pos in road_pos]
     return [
         _Partition(
             villages=g,
             village_xy=village_xy[g],
             centers={key: (pos[i], center_xy[key][pos[i]]) for key, pos in centers.items()},
-            roads=None if road_pos is None else roads.iloc[road_pos[i]],
+            roads=part_roads[i],
         )
         for i, g in enumerate(groups)
     ]
@@ -348,7 +348,7 @@ def compute_levels_dask(
     serving = _groups(levels, centers)
     for level in levels.order:
         if all(serving[key][0].empty for key in serving if _level_of(key) == level):
-            warnings.warn(f"level {level}: no centers of this level", PlannerWarning, stacklevel=2)
+            warn(f"level {level}: no centers of this level")
     if roads is not None:
         roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
     groups = _county_groups(county_of(villages, townships))
@@ -366,13 +366,15 @@ def compute_levels_dask(
     found = _gather(client, batches, settings)
     results = {}
     for level in levels.order:
-        parts = [
+        level_parts = [
             _assemble(key, level, spec, villages, frame, found, network)
             for key, (frame, spec) in serving.items()
             if _level_of(key) == level
         ]
         results[level] = (
-            parts[0] if len(parts) == 1 else combine_parts(level, levels.specs[level], parts)
+            level_parts[0]
+            if len(level_parts) == 1
+            else combine_parts(level, levels.specs[level], level_parts)
         )
     return results
 
@@ -411,11 +413,9 @@ def _gather(
             far[mode] = far.get(mode, 0) + count
     for mode, count in far.items():
         if count:
-            warnings.warn(
+            warn(
                 f"{count} village(s) lie more than {settings.network.max_access_m:,.0f} m from "
-                f"a road usable by {mode}; the access leg is walked",
-                PlannerWarning,
-                stacklevel=2,
+                f"a road usable by {mode}; the access leg is walked"
             )
     return out
 

@@ -6,6 +6,9 @@ catches it, prints its message and exits with status 2; no traceback is shown.
 
 from __future__ import annotations
 
+import inspect
+import os
+import warnings
 from dataclasses import dataclass
 
 
@@ -15,6 +18,22 @@ class PlannerWarning(UserWarning):
     Raised through :func:`warnings.warn`, so ``warnings.filterwarnings`` (or pytest's
     ``filterwarnings``) can silence it or turn it into an error.
     """
+
+
+def warn(message: str) -> None:
+    """Warn of a data problem the run works around, as a :class:`PlannerWarning`.
+
+    The warning is reported at the first frame outside the planner package, the user's own
+    call (``pl.coverage(...)``, ``pl.run(...)``), however deep in the package it is
+    raised (as pandas' ``find_stack_level`` does).
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = inspect.currentframe()
+    level = 1  # this function's own frame
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, PlannerWarning, stacklevel=level - 1 if frame is None else level)
 
 
 class PlannerError(ValueError):

@@ -10,7 +10,6 @@ themselves are functions on GeoDataFrames in their own modules. :func:`grid_plan
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -19,7 +18,7 @@ import geopandas as gpd
 
 from planner.audit import full_coverage_audit
 from planner.catchment import LevelResult, annotate_villages, gaps
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 from planner.layers import LayerSet, load_layers
 from planner.plan import Plan, peak_memory_mb, proposal_list, solver_summary, summarize
 from planner.preflight import preflight
@@ -115,7 +114,7 @@ def _run_steps(scenario: Scenario, client: Any, timer: Steps) -> Plan:
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:
-        warnings.warn(str(problem), PlannerWarning, stacklevel=2)
+        warn(str(problem))
     with timer.step("road network"):
         roads = road_search(scenario, layers)
     levels = _level_runner(scenario, layers, roads, client)
@@ -181,7 +180,7 @@ def _add_tables(plan: Plan, grid_step: GridStep) -> None:
     if grid_step.by_village is not None:
         plan.tables["grids_by_village"] = grid_step.by_village
     if plan.compliance is not None:
-        from planner.standards.checks import summarize_compliance
+        from planner.standards.summary import summarize_compliance
 
         centers = plan.centers  # units completed from the polygons when the layers were read
         scopes = [
@@ -215,7 +214,7 @@ def _skipped(
     skipped = {}
     if (scenario.standards.file or scenario.standards.profile) and centers.empty:
         skipped["standards"] = "no centers to check (no [layers.centers], or it is empty)"
-        warnings.warn(f"standards skipped: {skipped['standards']}", PlannerWarning, stacklevel=2)
+        warn(f"standards skipped: {skipped['standards']}")
     if "skipped" in grid_step.stats:
         skipped["grids"] = str(grid_step.stats["skipped"])
     return skipped | siting.skipped

@@ -7,6 +7,7 @@ memory)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +90,7 @@ def rate_records(table: pd.DataFrame, key: str) -> dict[str, Any]:
     }
 
 
-def proposal_list(proposals: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+def proposal_list(proposals: gpd.GeoDataFrame) -> list[dict[Hashable, Any]]:
     """The proposed sites, one record each, for ``summary.json``."""
     if proposals.empty:
         return []

@@ -3,10 +3,7 @@ snapped once per travel mode, and one bounded multi-source search per level."""
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 
 from planner.catchment import NETWORK_SEARCH_FACTOR, LevelResult, Nearest
-from planner.errors import PlannerWarning
+from planner.errors import warn
 from planner.network import (
     RoadNetwork,
     Snap,
@@ -25,20 +22,6 @@ from planner.network import (
 from planner.scenario import LevelSpec, NetworkSettings
 
 logger = logging.getLogger(__name__)
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` at which :func:`warnings.warn`, called by the caller of this
-    function, names the first frame outside the planner package: the user's call
-    (``pl.coverage(...)``, ``pl.run(...)``), however deep in the package the warning is
-    raised (as pandas' ``find_stack_level`` does)."""
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame = inspect.currentframe()
-    level = 0
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def network_options(settings: NetworkSettings) -> dict[str, Any]:
@@ -53,8 +36,8 @@ def network_options(settings: NetworkSettings) -> dict[str, Any]:
 def _cost_cutoff(spec: LevelSpec) -> tuple[str, float]:
     """Search weight and cutoff: beyond the radius by :data:`NETWORK_SEARCH_FACTOR` so
     ``<level>_dist_m`` still says how far a nearby gap is."""
-    if spec.uses_time:
-        return "time", float(spec.minutes) * 60.0 * NETWORK_SEARCH_FACTOR
+    if spec.uses_time and spec.minutes is not None:
+        return "time", spec.minutes * 60.0 * NETWORK_SEARCH_FACTOR
     return "length", spec.cutoff_m * NETWORK_SEARCH_FACTOR
 
 
@@ -83,11 +66,9 @@ class RoadSearch:
             names = self.villages["name"] if "name" in self.villages else self.villages["id"]
             listed = ", ".join(f"{names.iat[i]} ({joined.access_m[i]:,.0f} m)" for i in far[:5])
             more = f" and {far.size - 5} more" if far.size > 5 else ""
-            warnings.warn(
+            warn(
                 f"{far.size} village(s) lie more than {self.max_access_m:,.0f} m from a road "
-                f"usable by {mode}: {listed}{more}; the access leg is walked",
-                PlannerWarning,
-                stacklevel=_caller_level(),
+                f"usable by {mode}: {listed}{more}; the access leg is walked"
             )
 
     def __call__(self, spec: LevelSpec, centers: gpd.GeoSeries) -> Nearest:
@@ -108,8 +89,9 @@ class RoadSearch:
         """Network reach polygons of a level's centers (from the reached road)."""
         spec = res.spec
         sources = snap(self.net, res.centers.geometry, mode=spec.travel)
-        weight = "time" if spec.uses_time else "length"
-        cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+        weight, cutoff = "length", spec.cutoff_m
+        if spec.uses_time and spec.minutes is not None:
+            weight, cutoff = "time", spec.minutes * 60.0
         areas = service_areas(self.net, sources, cutoff=cutoff, weight=weight, mode=spec.travel)
         return gpd.GeoDataFrame(
             {

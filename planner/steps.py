@@ -10,7 +10,6 @@ standards in :mod:`planner.standards`); the functions here read what each needs 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ from planner.catchment import (
     rates,
     township_of,
 )
-from planner.errors import PlannerWarning
+from planner.errors import warn
 from planner.layers import LayerSet
 from planner.network import RoadNetwork, build_network
 from planner.progress import progress
@@ -66,7 +65,7 @@ def compute_levels(
             for serving, spec in levels.serving[level]
         ]
         if not any(len(part.centers) for part in parts):
-            warnings.warn(f"level {level}: no centers of this level", PlannerWarning, stacklevel=2)
+            warn(f"level {level}: no centers of this level")
         results[level] = (
             parts[0] if len(parts) == 1 else combine_parts(level, levels.specs[level], parts)
         )
@@ -186,7 +185,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         return GridStep(None, None, None, {})
     if areas is None and layers.get("townships") is None:
         reason = "no [layers.village_areas] or [layers.townships] to take village boundaries from"
-        warnings.warn(f"grids skipped: {reason}", PlannerWarning, stacklevel=2)
+        warn(f"grids skipped: {reason}")
         return GridStep(None, None, None, {"skipped": reason})
     user = layers.get("grids")
     if user is not None:
@@ -212,7 +211,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         lang=scenario.outputs.lang,
     )
     for note in result.warnings:
-        warnings.warn(f"grids: {note}", PlannerWarning, stacklevel=2)
+        warn(f"grids: {note}")
     stats = {"source": "generated", "derived_village_areas": result.derived_areas, **result.stats}
     return GridStep(result.grids, None, result.villages, stats)
 

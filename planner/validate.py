@@ -19,7 +19,6 @@ the same everywhere:
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,7 +29,7 @@ import pyproj
 import shapely
 
 from planner import crs as crs_mod
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 
 _SHOWN = 5  # labels listed in a message
 
@@ -216,11 +215,9 @@ def weights(frame: gpd.GeoDataFrame, name: str, column: str | None) -> np.ndarra
             f"{name}[{column!r}]: negative or infinite values (index {_labels(frame.index, bad)})"
         )
     if blank.any():
-        warnings.warn(
+        warn(
             f"{name}[{column!r}] is blank in {int(blank.sum())} row(s) (index "
-            f"{_labels(frame.index, blank)}); counted as 0",
-            PlannerWarning,
-            stacklevel=3,
+            f"{_labels(frame.index, blank)}); counted as 0"
         )
     return np.where(blank, 0.0, values)
 

@@ -1,15 +1,54 @@
-"""Nearest centers and service circles against brute force and shapely."""
+"""Tests of planner.catchment: nearest centers, level coverage and the tables built on it,
+service circles; against brute force and shapely."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.catchment import LevelResult, Nearest, circle_service_areas, nearest_euclidean
+from planner.catchment import (
+    LevelResult,
+    Nearest,
+    annotate_villages,
+    catchments,
+    centers_serving,
+    circle_service_areas,
+    gaps,
+    level_coverage,
+    nearest_euclidean,
+    rates,
+)
 from planner.scenario import LevelSpec
+
+coords = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=40)
+
+
+def frame(points, **columns) -> gpd.GeoDataFrame:
+    xy = np.asarray(points, dtype=float) * 100.0
+    return gpd.GeoDataFrame(
+        columns, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:4550"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(targets=coords, sources=coords)
+def test_nearest_equals_brute_force(targets, sources):
+    t, s = frame(targets), frame(sources)
+    got = nearest_euclidean(t.geometry, s.geometry)
+    d = np.hypot(
+        *(
+            np.asarray(targets, float)[:, None, :] * 100
+            - np.asarray(sources, float)[None, :, :] * 100
+        ).transpose(2, 0, 1)
+    )
+    assert np.allclose(got.dist_m, d.min(axis=1))
+    assert (got.index == d.argmin(axis=1)).all()  # ties: lowest index, like argmin
 
 
 @settings(max_examples=60, deadline=None)
@@ -27,6 +66,114 @@ def test_nearest_points_break_ties_to_the_lowest_position(sources, targets):
     stubs = gpd.GeoSeries(shapely.linestrings(np.stack([s, s], axis=1)))  # the STRtree path
     other = nearest_euclidean(gpd.GeoSeries(shapely.points(t)), stubs)
     assert np.array_equal(other.index, found.index)
+
+
+def test_no_sources_means_nothing_covered():
+    t = frame([(0, 0), (1, 1)], population=[1.0, 2.0], id=["a", "b"])
+    res = level_coverage(t, centers_serving(None, ("village",)), "village", LevelSpec(radius_m=100))
+    assert not res.covered.any() and (res.nearest.index == -1).all()
+    assert res.center_ids.isna().all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(targets=coords, sources=coords, radius=st.integers(1, 3000))
+def test_coverage_tables_are_consistent(targets, sources, radius):
+    rng = np.random.default_rng(len(targets))
+    villages = frame(
+        targets,
+        id=[f"v{i}" for i in range(len(targets))],
+        population=rng.integers(0, 1000, len(targets)).astype(float),
+        township_id=[f"t{i % 3}" for i in range(len(targets))],
+    )
+    centers = frame(
+        sources, id=[f"c{i}" for i in range(len(sources))], level=["village"] * len(sources)
+    )
+    res = level_coverage(
+        villages, centers_serving(centers, ("village",)), "village", LevelSpec(radius_m=radius)
+    )
+    d = np.hypot(
+        *(
+            np.asarray(targets, float)[:, None, :] * 100
+            - np.asarray(sources, float)[None, :, :] * 100
+        ).transpose(2, 0, 1)
+    )
+    assert (res.covered == (d.min(axis=1) <= radius)).all()
+    annotated = annotate_villages(villages, {"village": res})
+    assert annotated["village_covered"].tolist() == res.covered.tolist()
+    table = catchments(villages, res)
+    assert table["catchment_population"].sum() == pytest.approx(villages["population"].sum())
+    assert table["catchment_villages"].sum() == len(villages)
+    by_town = rates(villages, {"village": res}, villages["township_id"], "township_id")
+    assert by_town["population_covered"].sum() == pytest.approx(
+        villages["population"][res.covered].sum()
+    )
+    assert len(gaps(villages, {"village": res})) == int((~res.covered).sum())
+
+
+def test_sub_centers_serve_the_township_level():
+    villages = frame([(0, 0), (30, 0)], id=["a", "b"], population=[1.0, 1.0])
+    centers = frame([(0, 0), (30, 0)], id=["T", "S"], level=["township", "subcenter"])
+    alone = level_coverage(
+        villages, centers_serving(centers, ("township",)), "township", LevelSpec(radius_m=500)
+    )
+    both = level_coverage(
+        villages,
+        centers_serving(centers, ("township", "subcenter")),
+        "township",
+        LevelSpec(radius_m=500),
+    )
+    assert alone.covered.tolist() == [True, False]
+    assert both.covered.tolist() == [True, True]
+    assert both.center_ids.tolist() == ["T", "S"]
+
+
+def _station_scenario(village_m: float, station_m: float):
+    from planner.scenario import parse_scenario
+
+    data = {
+        "layers": {"villages": {"path": "villages.gpkg"}},
+        "levels": {"village": {"radius_m": village_m}},
+        "siting": {"stations": {"radius_m": station_m}},
+    }
+    return parse_scenario(data, base_dir=Path("."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    targets=coords,
+    own=coords,
+    stations=coords,
+    village_m=st.integers(1, 2000),
+    station_m=st.integers(1, 2000),
+)
+def test_stations_serve_with_their_own_radius(targets, own, stations, village_m, station_m):
+    from planner.steps import compute_levels, coverage_levels
+
+    villages = frame(targets, id=[f"v{i}" for i in range(len(targets))],
+                     population=np.ones(len(targets)))  # fmt: skip
+    centers = frame(
+        [*own, *stations],
+        id=[f"c{i}" for i in range(len(own) + len(stations))],
+        level=["village"] * len(own) + ["station"] * len(stations),
+    )
+    levels = coverage_levels(_station_scenario(village_m, station_m))
+    res = compute_levels(villages, centers, levels)["village"]
+    tx, cx = np.asarray(targets, float) * 100, np.asarray([*own, *stations], float) * 100
+    d = np.hypot(*(tx[:, None, :] - cx[None, :, :]).transpose(2, 0, 1))
+    radius = np.r_[np.full(len(own), village_m), np.full(len(stations), station_m)]
+    reach = d <= radius
+    assert (res.covered == reach.any(axis=1)).all()
+    # the nearest covering center, else the nearest of all (centers: own level first)
+    ranked = np.where(reach.any(axis=1)[:, None] & ~reach, np.inf, d)
+    best = ranked.min(axis=1)
+    assert np.allclose(res.nearest.dist_m, best)
+    chosen = res.nearest.index
+    assert np.allclose(d[np.arange(len(targets)), chosen], best)
+    assert (reach[np.arange(len(targets)), chosen] == res.covered).all()
+    assert res.center_radius_m.tolist() == radius.tolist()
+    if not res.covered.all():
+        table = gaps(villages, {"village": res})
+        assert (table["radius_m"].to_numpy() == radius[chosen[~res.covered]]).all()
 
 
 def test_circles_equal_shapely_buffers():

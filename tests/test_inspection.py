@@ -1,4 +1,4 @@
-"""Inspection rounds (planner.inspection): stratified weighted sampling and routes.
+"""Inspection rounds (planner.standards.sampling, inspection): weighted sampling and routes.
 
 Routes are checked against brute force over all permutations (≤ 8 stops), against an
 independent nearest-neighbour tour and against networkx's Christofides tour; sampling
@@ -20,14 +20,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from planner.errors import PlannerError
-from planner.standards.inspection import (
-    inspection_round,
-    inspection_table,
-    plan_route,
-    sample_inspection,
-    solve_tour,
-    stratified_sample,
-)
+from planner.standards.inspection import inspection_round, inspection_table, plan_route, solve_tour
+from planner.standards.sampling import sample_inspection, stratified_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,20 +1,51 @@
-"""Tests of planner.outputs.map_page: inlined assets and geometry as the page shows it."""
+"""Tests of planner.outputs.map_page: inlined assets, geometry as the page shows it, escaping
+of names, and a page that links nothing."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import folium
+import folium.plugins
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from map_helpers import (
+    EMOJI,
+    JINJA,
+    LONG,
+    QUOTES,
+    SCRIPT,
+    WORK_CRS,
+    XSS,
+    coverage_only,
+    run_hostile,
+    village_base,
+)
 from shapely.geometry import box
 
-from planner.outputs.map_page import asset_html, to_geojson, to_wgs84
+from planner.outputs.map_page import asset_html, check_offline, to_geojson, to_wgs84
+from planner.outputs.maps import build_map, render_map
+from planner.pipeline import Plan
 
-WORK_CRS = "EPSG:4550"  # CGCS2000 3-degree Gauss-Krüger CM 123E, as the pipeline picks
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return coverage_only(run_hostile(tmp_path_factory.mktemp("hostile")))
+
+
+@pytest.fixture(scope="module")
+def map_zh(plan: Plan) -> folium.Map:
+    return build_map(plan)  # zh is the scenario's default
+
+
+@pytest.fixture(scope="module")
+def page_zh(map_zh: folium.Map) -> str:
+    return render_map(map_zh)
 
 
 def test_assets_are_inlined_with_images_as_data_uris():
@@ -76,3 +107,38 @@ def test_geojson_of_polygons_equals_geos_text(seed, n):
     rounded = shapely.transform(geoms.to_numpy(), lambda xy: np.round(xy, 6))
     want = [json.loads(text) for text in shapely.to_geojson(rounded)]
     assert json.dumps(to_geojson(geoms)) == json.dumps(want)
+
+
+def test_names_reach_the_page_only_as_escaped_json(map_zh, page_zh):
+    page = page_zh
+    for raw in (XSS, SCRIPT, "<b>粗</b>", "onerror=alert(1)>"):
+        assert raw not in page
+    assert page.count("</script>") == page.count("<script")  # no script closed early
+    base = village_base(map_zh)
+    assert base["t"][:2] == [XSS, QUOTES] and base["t"][3] == EMOJI
+    assert EMOJI in page  # written as UTF-8 text, not escaped away
+    assert base["t"][4] == JINJA and JINJA in page  # not evaluated as a template
+
+
+def test_long_text_is_clipped(map_zh):
+    base = village_base(map_zh)
+    assert base["t"][5] == LONG[:120] + "…"
+    assert base["k"][5].startswith(LONG[:120] + "… · ")
+
+
+def test_layer_names_are_html_escaped_for_the_layer_control(map_zh):
+    m = map_zh
+    names = [layer.layer_name for layer in m.data_layers().values()]
+    assert all("<" not in n and ">" not in n for n in names)
+
+
+def test_page_links_nothing_and_a_cdn_element_is_caught(plan, page_zh):
+    page = page_zh
+    assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
+    assert '<html lang="zh-CN">' in page
+    m = build_map(plan)
+    folium.plugins.Fullscreen().add_to(m)  # links its script on a CDN
+    with pytest.raises(RuntimeError, match="external resource"):
+        render_map(m)
+    with pytest.raises(RuntimeError):
+        check_offline('<link rel="stylesheet" href="https://cdn.example/x.css">')

@@ -1,4 +1,4 @@
-"""The output folder holds one run's result, always (planner.staging).
+"""The output folder holds one run's result, always (planner.outputs.staging, locking).
 
 Unit tests drive :func:`staged_output` with small writers; the end-to-end tests run
 ``planner`` in a subprocess and kill it (SIGKILL) at every point of the output step, then
@@ -25,7 +25,8 @@ from conftest import SCENARIO, tiny_frames
 
 from planner.errors import PlannerError
 from planner.outputs import staging
-from planner.outputs.staging import MARKER, clean_leftovers, output_lock, staged_output
+from planner.outputs.locking import output_lock
+from planner.outputs.staging import MARKER, clean_leftovers, staged_output
 from planner.outputs.writers import write_grid_outputs, write_outputs
 from planner.pipeline import Plan, grid_plan, run
 from planner.scenario import load_scenario
@@ -345,7 +346,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path):
     out = tmp_path / "out"
     code = (
         "import os, signal, sys\n"
-        "from planner.outputs.staging import output_lock\n"
+        "from planner.outputs.locking import output_lock\n"
         "with output_lock(sys.argv[1]):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )

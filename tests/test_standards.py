@@ -17,8 +17,9 @@ import pytest
 from shapely.geometry import Point
 
 from planner.errors import PlannerError
-from planner.standards.checks import check_centers, summarize_compliance
+from planner.standards.checks import check_centers
 from planner.standards.profiles import available_profiles, load_profile, normalize_name
+from planner.standards.summary import summarize_compliance
 
 
 def centers(*rows: dict) -> gpd.GeoDataFrame:

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, PlannerWarning
 from planner.outputs import atomic
 from planner.outputs.vector import FORMATS, shapefile_field_names, write_gpkg, write_vector
 
@@ -182,7 +182,7 @@ def test_shapefile_field_names_rules():
 
 def test_shapefile_long_text_is_cut_at_a_character(tmp_path, layer):
     layer["note"] = ["长" * 200, "x", None, "y"]  # 600 bytes in UTF-8
-    with pytest.warns(UserWarning, match="cut"):
+    with pytest.warns(PlannerWarning, match="cut"):
         paths = write_vector(layer, tmp_path / "g.shp")
     got = _read_back(paths, "shp")
     assert got["note"].iloc[0] == "长" * 84  # 252 bytes: the 85th character would not fit

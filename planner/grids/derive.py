@@ -99,7 +99,8 @@ def _cells(xy: np.ndarray, town: np.ndarray, t_geom: np.ndarray) -> tuple[np.nda
 def _note_twins(located: pd.DataFrame, twin: np.ndarray, cells: np.ndarray) -> None:
     """Note villages sharing their point with an earlier village of the same township."""
     col = located.columns.get_loc("note")
-    for i in np.flatnonzero(pd.isna(cells) & (twin >= 0)):
+    assert isinstance(col, int)  # one column named "note"
+    for i in np.flatnonzero(pd.isna(cells) & (twin >= 0)).tolist():
         first = located.iloc[twin[i]]
         located.iloc[i, col] = (
             f"village {label(located['village_id'].iloc[i], located['village_name'].iloc[i])}"

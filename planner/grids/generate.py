@@ -137,7 +137,7 @@ def generate_grids(
     column = "population" if by_population else "households"
     pts_xy, pts_w, pts_vil = point_weights(points, table, by_population, notes)
     _fill_totals(table, pts_w, pts_vil, column, notes)
-    if by_population:
+    if population_per_grid is not None:
         target = np.full(len(table), float(population_per_grid))
         hh_target = target / HOUSEHOLD_SIZE
     else:

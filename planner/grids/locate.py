@@ -105,7 +105,7 @@ def _note_conflicts(out: pd.DataFrame, known: dict[str, str]) -> None:
             else (f"{stated} (not in the township layer)")
         )
         found = label(row["township_id"], row["township_name"])
-        out.iloc[i, out.columns.get_loc("note")] = (
+        out.loc[i, "note"] = (
             f"village {label(row['village_id'], row['village_name'])}: ledger township_id "
             f"{stated_text}, but its point lies in township {found}; its grids follow "
             f"{row['township_id']}; correct township_id to {row['township_id']} or check "
@@ -117,7 +117,7 @@ def _note_outside(out: pd.DataFrame, points, t_geom, t_ids, t_names) -> None:
     lost = np.flatnonzero(out["town"].to_numpy() < 0)
     blank = pd.isna(points[lost]) | shapely.is_empty(points[lost])
     for i in lost[blank]:
-        out.iloc[i, out.columns.get_loc("note")] = (
+        out.loc[i, "note"] = (
             f"village {label(out['village_id'].iloc[i], out['village_name'].iloc[i])}: "
             "no location: no grids drawn; give its coordinates"
         )
@@ -128,7 +128,7 @@ def _note_outside(out: pd.DataFrame, points, t_geom, t_ids, t_names) -> None:
     out.loc[located[pt], "outside_m"] = dist
     for i, t, d in zip(located[pt], near, dist, strict=True):
         row = out.iloc[i]
-        out.iloc[i, out.columns.get_loc("note")] = (
+        out.loc[i, "note"] = (
             f"village {label(row['village_id'], row['village_name'])}: its point lies in "
             f"no township polygon ({d:,.0f} m from the nearest, {label(t_ids[t], t_names[t])})"
             ": no grids drawn; check the coordinates (GCJ-02?) or the township layer"

@@ -147,7 +147,7 @@ def point_weights(points, table, by_population: bool, notes: list[str]):
     if points.crs is not None and not points.crs.equals(table.crs):
         points = points.to_crs(table.crs)
     geoms = points.geometry.to_numpy()
-    col = "population" if by_population else "households"
+    col: str | None = "population" if by_population else "households"
     col = col if col in points else ("households" if "households" in points else None)
     weight = np.ones(len(points)) if col is None else points[col].to_numpy(float)
     weight = np.nan_to_num(weight, nan=0.0)

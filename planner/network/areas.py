@@ -246,7 +246,7 @@ def substrings(
     at = np.clip(lo[part] + pos - 1, 0, len(xy) - 1)
     points = np.where((pos == 0)[:, None], a[part], xy[at])
     points = np.where((pos == inner[part] + 1)[:, None], b[part], points)
-    return shapely.linestrings(points, indices=part)
+    return shapely.linestrings(points, indices=part)  # type: ignore[return-value]  # indices: array
 
 
 def _point_at(
@@ -288,7 +288,9 @@ def buffered_groups(lines: np.ndarray, owner: np.ndarray, n: int, distance: floa
     order = np.argsort(owner, kind="stable")
     present, first = np.unique(owner[order], return_index=True)
     group = np.repeat(np.arange(len(present)), np.diff(np.r_[first, len(order)]))
-    merged = shapely.line_merge(shapely.multilinestrings(lines[order], indices=group))
+    merged: np.ndarray = shapely.line_merge(  # type: ignore[assignment]  # indices: array
+        shapely.multilinestrings(lines[order], indices=group)
+    )
     merged = shapely.simplify(merged, SIMPLIFY_SHARE * distance, preserve_topology=False)
     weight = np.cumsum(shapely.get_num_coordinates(merged))
     half = np.searchsorted(weight, weight[-1] / 2)

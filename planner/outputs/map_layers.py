@@ -211,7 +211,7 @@ def add_heat(ctx: MapContext, plan: Plan, shown: str | None) -> None:
     """Heat map of the uncovered population at the level ``shown``."""
     t, gaps = ctx.t, nonempty(plan.gaps)
     rows = None if gaps is None or shown is None else gaps[gaps["level"] == shown]
-    if rows is None or rows.empty or "population" not in rows:
+    if shown is None or rows is None or rows.empty or "population" not in rows:
         ctx.note(t["no_heat"])
         return
     weight = rows["population"].fillna(0).clip(lower=0).to_numpy(float)
@@ -256,7 +256,9 @@ def _village_base(ctx: MapContext, villages: gpd.GeoDataFrame) -> Data:
         frame = villages.assign(urban=villages["urban"].map({True: t["urban"], False: t["rural"]}))
     spec = ctx.spec(frame, "circle", [], ("id", "population", "households", "township_id", "urban"))
     keys = search_keys(display_names(villages), t["village_word"], villages["id"])
-    return Data({**spec, "k": keys, "r": radius}).add_to(ctx.m)
+    base = Data({**spec, "k": keys, "r": radius})
+    base.add_to(ctx.m)
+    return base
 
 
 def add_villages(ctx: MapContext, plan: Plan, shown: str | None) -> None:

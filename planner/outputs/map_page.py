@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -287,9 +287,11 @@ class _TextScript(MacroElement):
     parsing megabytes of data as templates).
     """
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # None, like MacroElement
+        figure = self.get_root()
+        assert isinstance(figure, Figure)  # rendered from the page, as MacroElement asserts
         script = self._template.module.__dict__["script"](self, kwargs)
-        self.get_root().script.add_child(_Raw(script), name=self.get_name())
+        figure.script.add_child(_Raw(script), name=self.get_name())
 
 
 class Call(_TextScript):
@@ -367,11 +369,9 @@ class DataLayer(_TextScript, Layer):
 class OfflineMap(folium.Map):
     """A folium map that links no CDN: its page inlines the bundled assets."""
 
-    default_js: ClassVar[list[tuple[str, str]]] = []
-    default_css: ClassVar[list[tuple[str, str]]] = []
-
     def __init__(self, *, title: str, lang: str, **kwargs: Any):
         super().__init__(tiles=None, control_scale=False, font_size="0.8125rem", **kwargs)
+        self.default_js, self.default_css = [], []  # no CDN links: the page inlines assets
         self.lang = lang
         #: what the map does not show, and why (also listed in its legend)
         self.notes: list[str] = []

@@ -65,9 +65,9 @@ def add_compliance(ctx: MapContext, plan: Plan) -> None:
         return
     status = compliance_status(plan)
     centers = nonempty(plan.centers)
-    ids = None if centers is None else centers["id"].astype("string")
-    flagged = None if ids is None else ids.map(status).isin(["fail", "unknown"])
-    if flagged is None or not flagged.any():
+    ids = pd.Series(dtype="string") if centers is None else centers["id"].astype("string")
+    flagged = ids.map(status).isin(["fail", "unknown"])
+    if centers is None or not flagged.any():
         ctx.note(t["all_compliant"])
         return
     rows, verdict = centers[flagged], ids[flagged].map(status)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import html
 import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +36,7 @@ from urllib.parse import quote
 import folium
 import numpy as np
 
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
 from planner.outputs.map_layers import (
     LEVEL_STYLE,
@@ -77,11 +76,7 @@ def _add_tiles(ctx: MapContext, tiles: str, key: str) -> None:
         ).add_to(ctx.m)
     elif tiles == "tianditu" and not key.strip():
         ctx.note(t["no_tianditu_key"])
-        warnings.warn(
-            "map: tiles = 'tianditu' but outputs.tianditu_key is empty: no tiles",
-            PlannerWarning,
-            stacklevel=2,
-        )
+        warn("map: tiles = 'tianditu' but outputs.tianditu_key is empty: no tiles")
     elif tiles == "tianditu":
         for layer, overlay in (("vec", False), ("cva", True)):
             url = _TIANDITU.format(layer=layer, key=quote(key.strip(), safe=""))

@@ -127,7 +127,7 @@ def defuse_formulas(table: pd.DataFrame) -> pd.DataFrame:
             categorical = isinstance(column.dtype, pd.CategoricalDtype)
             fixed = column.astype(object) if categorical else column.copy()
             fixed.iloc[risky] = ["'" + cells[i] for i in risky]
-            out.isetitem(pos, fixed)
+            out.isetitem(pos, fixed)  # type: ignore[arg-type]  # stubs omit Series values
     return out
 
 

@@ -26,7 +26,6 @@ import codecs
 import os
 import re
 import unicodedata
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
 from planner.outputs.tables import defuse_formulas, unique_name
 
@@ -306,10 +305,8 @@ def _dbf_text(values: pd.Series, *, codec: str, column: str) -> pd.Series:
             out.iat[pos] = data[:_DBF_TEXT_BYTES].decode(codec, errors="ignore")
             cut += 1
     if cut:
-        warnings.warn(
+        warn(
             f"column {column!r}: {cut} text value(s) longer than {_DBF_TEXT_BYTES} bytes "
-            "were cut to fit the Shapefile (DBF) limit",
-            UserWarning,
-            stacklevel=5,
+            "were cut to fit the Shapefile (DBF) limit"
         )
     return out

@@ -263,7 +263,8 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
 def _write_tables(plan: Plan, out_dir: Path) -> dict[str, Path]:
     """``summary.xlsx`` (sheets in the scenario's language, long ones cut) and one CSV per
     table (every row, English headers)."""
-    from planner.outputs.report import canonical_sheets, labels, localize
+    from planner.outputs.labels import labels
+    from planner.outputs.sheets import canonical_sheets, localize
 
     lang = plan.scenario.outputs.lang
     tables = canonical_sheets(plan)

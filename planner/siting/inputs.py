@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -117,7 +119,10 @@ def check_count(p: object, m: int, fixed_mask: np.ndarray, name: str = "p") -> N
 
 
 def check_min_open(
-    min_open: object, m: int, fixed_mask: np.ndarray, p: int
+    min_open: Sequence[tuple[Sequence[int] | np.ndarray, int]] | None,
+    m: int,
+    fixed_mask: np.ndarray,
+    p: int,
 ) -> list[tuple[np.ndarray, int]]:
     """Groups of sites with a minimum of open sites each, as (free sites, still needed).
 
@@ -135,7 +140,7 @@ def check_min_open(
         return []
     seen = np.zeros(m, dtype=bool)
     groups = []
-    for i, item in enumerate(min_open):  # type: ignore[attr-defined]
+    for i, item in enumerate(min_open):
         try:
             sites, count = item
         except (TypeError, ValueError):

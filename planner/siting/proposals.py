@@ -10,7 +10,6 @@ settings; :func:`propose` is the pipeline's adapter from a scenario.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
 from planner.network import RoadNetwork, Snap, sites_within, snap
 from planner.scenario import LevelSpec, Siting, StationSiting
 from planner.siting.covering import budget_curve, mclp
@@ -77,7 +76,7 @@ class SitingOutcome:
     def skip(self, step: str, reason: str) -> None:
         """Record (and warn) that ``step`` could not run."""
         self.skipped[step] = reason
-        warnings.warn(f"{step} skipped: {reason}", PlannerWarning, stacklevel=2)
+        warn(f"{step} skipped: {reason}")
 
 
 def pairs_within(
@@ -96,8 +95,9 @@ def pairs_within(
                 f'a level with mode = "network" ({spec.cutoff_m:,.0f} m, {spec.travel}) '
                 "needs roads; got roads=None"
             )
-        weight = "time" if spec.uses_time else "length"
-        cutoff = float(spec.minutes) * 60.0 if spec.uses_time else spec.cutoff_m
+        weight, cutoff = "length", spec.cutoff_m
+        if spec.uses_time and spec.minutes is not None:
+            weight, cutoff = "time", spec.minutes * 60.0
         demand_snap = roads.village_snap(spec.travel)
         site_snap = snap(roads.net, sites, mode=spec.travel)
         return sites_within(

@@ -123,7 +123,7 @@ def choose_sites(
         The first columns are existing centers, open already.
     budget, target, capacity
         The model (see the module's description); ``capacity`` needs ``budget``. The
-        caller has checked them (:func:`planner.api.propose_sites`).
+        caller has checked them (:func:`planner.propose_sites`).
     time_limit
         Seconds for the solver.
 

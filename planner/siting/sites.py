@@ -4,7 +4,6 @@ townships, the station candidates and the per-township minimums."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ import pandas as pd
 import shapely
 
 from planner.catchment import centers_serving, township_of
-from planner.errors import PlannerWarning
+from planner.errors import warn
 from planner.scenario import DEFAULT_ALSO, LevelSpec, StationSiting
 from planner.siting.result import SitingResult
 
@@ -139,20 +138,16 @@ def township_groups(
         townships["id"] if townships is not None else township_of(villages, None).dropna()
     ).astype("string")
     if names.empty:
-        warnings.warn(
+        warn(
             "siting.stations: min_per_township not applied: no townships are known (no "
-            "[layers.townships] and no township_id on villages)",
-            PlannerWarning,
-            stacklevel=2,
+            "[layers.townships] and no township_id on villages)"
         )
         return []
     groups = _unit_groups(units.dropna(), sorted(set(names)), minimum)
     return [(sites, count) for sites, count in groups if count > 0]
 
 
-def _unit_groups(
-    known: pd.Series, units: list[str], minimum: int
-) -> list[tuple[np.ndarray, int]]:
+def _unit_groups(known: pd.Series, units: list[str], minimum: int) -> list[tuple[np.ndarray, int]]:
     """The site positions of every unit, with the count each must reach (warning about
     the units that have fewer sites than ``minimum``)."""
     members = {
@@ -165,12 +160,10 @@ def _unit_groups(
             short.append(f"{unit} ({sites.size})")
         groups.append((np.asarray(sites, dtype=np.int64), min(minimum, int(sites.size))))
     if short:
-        warnings.warn(
+        warn(
             f"siting.stations: {len(short)} township(s) have fewer than {minimum} station(s) "
             f"and candidate(s) in all, so they keep what they have: {', '.join(short[:5])}"
-            + (f" and {len(short) - 5} more" if len(short) > 5 else ""),
-            PlannerWarning,
-            stacklevel=3,
+            + (f" and {len(short) - 5} more" if len(short) > 5 else "")
         )
     return groups
 

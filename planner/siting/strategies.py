@@ -151,10 +151,11 @@ def _mclp_by_mip(
     relaxed = solve_mclp(a, gw, k, start=None, relax=True, mip_gap=0.0, time_limit=0.4 * remaining)
     if relaxed is None:
         return None
-    bound = relaxed[1].bound
+    bound, reduced = relaxed[1].bound, relaxed[1].col_dual
+    assert reduced is not None  # an LP (relax=True) has reduced costs
     if relative_gap(value, bound) <= mip_gap:
         return best, bound, "optimal", "mip"
-    shut = -np.minimum(relaxed[1].col_dual[: a.shape[1]], 0.0)
+    shut = -np.minimum(reduced[: a.shape[1]], 0.0)
     kernel = np.union1d(np.lexsort((np.arange(shut.size), shut))[: KERNEL_FACTOR * k], best)
     found, _, _, _ = _mclp_restricted(
         a, gw, k, best, kernel, best[:0], time.perf_counter() + 0.5 * remaining, mip_gap
@@ -166,7 +167,7 @@ def _mclp_by_mip(
         return best, bound, "optimal", "mip"
     margin = value - 1e-6 * max(1.0, abs(bound))
     keep = bound - shut >= margin
-    forced = np.flatnonzero(bound - np.maximum(relaxed[1].col_dual[: a.shape[1]], 0.0) < margin)
+    forced = np.flatnonzero(bound - np.maximum(reduced[: a.shape[1]], 0.0) < margin)
     return _mclp_restricted(a, gw, k, best, np.flatnonzero(keep), forced, deadline, mip_gap, bound)
 
 
@@ -197,10 +198,12 @@ def _mclp_restricted(
         chosen = np.union1d(forced, free[: max(k_free, 0)] if rows.size == 0 else free)
         status, sub_bound = "optimal", cover_value(a, gw, chosen)
     else:
-        is_open, outcome = solve_mclp(
+        solved = solve_mclp(
             sp.csr_array(sub[rows]), gw[rows], k_free, start=np.isin(free, incumbent),
             time_limit=deadline - time.perf_counter(), mip_gap=mip_gap,
         )  # fmt: skip
+        assert solved is not None  # x = 0 is feasible without at_least
+        is_open, outcome = solved
         chosen = np.union1d(forced, free[is_open])
         status, sub_bound = outcome.status, outcome.bound + float(gw[offset_rows].sum())
     if cover_value(a, gw, chosen) >= value:

@@ -1,14 +1,14 @@
 """Compliance checks of service centers against a standards profile (vectorised).
 
-Profiles, their format and their loader are in :mod:`planner.standards`.
+Profiles, their format and their loader are in :mod:`planner.standards.profiles`; the
+center attributes are read by :mod:`planner.standards.attributes`, and the results are
+counted per area by :mod:`planner.standards.summary`.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +17,10 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.levels import LEVELS, normalize_level
-from planner.standards.profiles import LANGS, Case, Profile, Rule, load_profile, normalize_name
+from planner.levels import LEVELS
+from planner.standards.attributes import Centers, Items
+from planner.standards.profiles import LANGS, Case, Profile, Rule, load_profile
 
-_SPLIT = r"[;,、]"  # applied after NFKC, which folds the full-width ；and ，
-_EMPTY_MARKERS = frozenset({"无", "没有", "none"})
-_YES = frozenset({"true", "t", "yes", "y", "1", "是", "有", "对", "√"})
-_NO = frozenset({"false", "f", "no", "n", "0", "否", "无", "没有", "×"})
 _OPS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
         "eq": np.equal}  # fmt: skip
 _TEXT = {
@@ -38,145 +35,6 @@ _TEXT = {
            "no_data_tag": "（无数据）", "unknown": "无法判定", "required": "要求 ",
            "includes": "包含 ", "items": " 个"},
 }  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------
-# Reading center attributes
-# --------------------------------------------------------------------------------------
-@dataclass
-class _Items:
-    """The names listed in one room/zone/window column, one entry per listed name."""
-
-    known: np.ndarray  # (n,) bool: the list was recorded (possibly as "无" = none)
-    pos: np.ndarray  # row position of each name
-    term: np.ndarray  # index of its vocabulary term, -1 when unrecognised
-    token: np.ndarray  # term key, or "?" + normalised text when unrecognised
-    text: np.ndarray  # as written (NFKC, stripped)
-
-
-def _parse_list(value: str) -> list[tuple[str, str]]:
-    """``(text, normalised)`` of every name listed in one cell."""
-    parts = (part.strip() for part in re.split(_SPLIT, unicodedata.normalize("NFKC", value)))
-    return [(part, norm) for part in parts if (norm := normalize_name(part))]
-
-
-class _Centers:
-    """Center attributes, coerced once and cached, addressed by row position."""
-
-    def __init__(self, centers: pd.DataFrame, assume: dict[str, bool | float]):
-        if "id" not in centers.columns:
-            raise PlannerError("centers: column 'id' is missing (map it in [layers.centers])")
-        if "level" not in centers.columns:
-            raise PlannerError("centers: column 'level' is missing (map it in [layers.centers])")
-        self.frame = centers
-        self.assume = assume
-        self.n = len(centers)
-        self.ids = centers["id"].astype("string").fillna("").to_numpy(dtype=object)
-        self.levels = self._levels()
-        self.level_code = pd.Categorical(self.levels, categories=LEVELS).codes
-        self._numbers: dict[str, np.ndarray] = {}
-        self._flags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._lists: dict[str, _Items] = {}
-
-    def _bad(self, column: str, mask: np.ndarray, raw: pd.Series, expected: str) -> PlannerError:
-        i = int(np.flatnonzero(mask)[0])
-        return PlannerError(
-            f"centers: column {column!r}, center {self.ids[i]!r}: cannot read "
-            f"{raw.iloc[i]!r} as {expected} ({int(mask.sum())} such value(s))"
-        )
-
-    def _levels(self) -> np.ndarray:
-        raw = self.frame["level"]
-        uniq = pd.unique(raw.astype("string").fillna(""))
-        mapping: dict[str, str] = {}
-        for value in uniq:
-            try:
-                mapping[value] = normalize_level(value)
-            except PlannerError as exc:
-                bad = (raw.astype("string").fillna("") == value).to_numpy()
-                raise PlannerError(f"{self._bad('level', bad, raw, 'a level')}: {exc}") from None
-        return raw.astype("string").fillna("").map(mapping).to_numpy(dtype=object)
-
-    def number(self, column: str) -> np.ndarray:
-        """Float values, NaN where missing."""
-        if column not in self._numbers:
-            x = self._number(column)
-            fill = self.assume.get(column)
-            if fill is not None and not isinstance(fill, bool):
-                x = np.where(np.isnan(x), float(fill), x)
-            self._numbers[column] = x
-        return self._numbers[column]
-
-    def _number(self, column: str) -> np.ndarray:
-        if column not in self.frame.columns:
-            return np.full(self.n, np.nan)
-        raw = self.frame[column]
-        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-            return raw.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
-        text = text.mask(text == "")
-        values = pd.to_numeric(text, errors="coerce").astype("Float64")
-        bad = (values.isna() & text.notna()).to_numpy()
-        if bad.any():
-            raise self._bad(column, bad, raw, "a number")
-        return values.to_numpy(dtype=float, na_value=np.nan)
-
-    def flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(value, known)`` boolean arrays of a yes/no attribute."""
-        if column not in self._flags:
-            value, known = self._flag(column)
-            fill = self.assume.get(column)
-            if isinstance(fill, bool):
-                value, known = np.where(known, value, fill), np.ones(self.n, bool)
-            self._flags[column] = (value, known)
-        return self._flags[column]
-
-    def _flag(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        if column not in self.frame.columns:
-            return np.zeros(self.n, bool), np.zeros(self.n, bool)
-        raw = self.frame[column]
-        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-            x = raw.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-            known = ~np.isnan(x)
-            if (bad := known & (x != 0) & (x != 1)).any():
-                raise self._bad(column, bad, raw, "yes/no (1 or 0)")
-            return x == 1, known
-        text = raw.astype("string").str.strip().str.casefold()
-        text = text.mask(text == "")
-        value = text.isin(_YES).to_numpy()
-        known = value | text.isin(_NO).to_numpy()
-        bad = (text.notna().to_numpy()) & ~known
-        if bad.any():
-            raise self._bad(column, bad, raw, "yes/no (true/false, 1/0, 是/否)")
-        return value, known
-
-    def items(self, column: str, aliases: dict[str, str], terms: list[str]) -> _Items:
-        """The names listed in a room/zone/window column, matched against ``aliases``."""
-        if column not in self._lists:
-            self._lists[column] = self._items(column, aliases, terms)
-        return self._lists[column]
-
-    def _items(self, column: str, aliases: dict[str, str], terms: list[str]) -> _Items:
-        if column not in self.frame.columns:
-            none = np.zeros(0, dtype=object)
-            return _Items(np.zeros(self.n, bool), np.zeros(0, int), np.zeros(0, int), none, none)
-        codes, uniq = pd.factorize(self.frame[column].astype("string"))
-        parsed = [_parse_list(value) for value in uniq]  # once per distinct cell text
-        known = np.zeros(self.n, bool)
-        recorded = np.array([bool(p) for p in parsed] + [False])  # code -1 (NA) → last
-        known[:] = recorded[codes]
-        names = [[(t, nm) for t, nm in p if nm not in _EMPTY_MARKERS] for p in parsed]
-        lengths = np.array([len(x) for x in names] + [0])[codes]
-        index = {key: i for i, key in enumerate(terms)}
-        flat = [(t, nm, aliases.get(nm)) for x in names for t, nm in x]
-        text = np.array([f[0] for f in flat], dtype=object)
-        term = np.array([index[f[2]] if f[2] else -1 for f in flat], dtype=int)
-        token = np.array([f[2] or "?" + f[1] for f in flat], dtype=object)
-        offsets = np.r_[0, np.cumsum([len(x) for x in names])].astype(int)
-        pos = np.repeat(np.arange(self.n), lengths)
-        within = np.arange(len(pos)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        idx = offsets[codes[pos]] + within
-        return _Items(known, pos, term[idx], token[idx], text[idx])
 
 
 # --------------------------------------------------------------------------------------
@@ -220,7 +78,7 @@ def _join_by_pos(n: int, pos: np.ndarray, text: Iterable[str], sep: str) -> np.n
 
 
 def _holds(
-    c: _Centers, when: dict[str, object], fill: dict[str, float], idx: np.ndarray
+    c: Centers, when: dict[str, object], fill: dict[str, float], idx: np.ndarray
 ) -> np.ndarray:
     """Where ``when`` holds on rows ``idx``, missing values taken from ``fill``."""
     out = np.ones(len(c.level_code[idx]), bool)
@@ -237,7 +95,7 @@ def _holds(
     return out
 
 
-def _missing(c: _Centers, key: str, flag: bool) -> np.ndarray:
+def _missing(c: Centers, key: str, flag: bool) -> np.ndarray:
     return ~c.flag(key)[1] if flag else np.isnan(c.number(key))
 
 
@@ -257,7 +115,7 @@ def _domains(whens: list[dict[str, object]]) -> dict[str, tuple[float, ...]]:
     return out
 
 
-def _deciders(c: _Centers, rule: Rule) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _deciders(c: Centers, rule: Rule) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which case decides under some completion of the missing condition attributes.
 
     Returns ``may`` ((n, k+1) bool; column k = no case applies) and, per condition
@@ -282,7 +140,7 @@ def _deciders(c: _Centers, rule: Rule) -> tuple[np.ndarray, dict[str, np.ndarray
     return may, missing
 
 
-def _evaluate_case(c: _Centers, profile: Profile, rule: Rule, case: Case, lang: str) -> _CaseResult:
+def _evaluate_case(c: Centers, profile: Profile, rule: Rule, case: Case, lang: str) -> _CaseResult:
     t = _TEXT[lang]
     unit = f" {rule.unit}" if rule.unit else ""
     if rule.kind == "number":
@@ -314,13 +172,13 @@ def _limit(case: Case) -> tuple[str, float]:
     return ">", case.above
 
 
-def _listed(c: _Centers, profile: Profile, rule: Rule) -> _Items:
+def _listed(c: Centers, profile: Profile, rule: Rule) -> Items:
     terms = list(profile.vocabulary.get(rule.attribute, {}))
     return c.items(rule.attribute, profile.aliases(rule.attribute), terms)
 
 
 def _includes_case(
-    c: _Centers, profile: Profile, rule: Rule, require: tuple[str, ...], lang: str
+    c: Centers, profile: Profile, rule: Rule, require: tuple[str, ...], lang: str
 ) -> _CaseResult:
     t = _TEXT[lang]
     items = _listed(c, profile, rule)
@@ -339,16 +197,14 @@ def _includes_case(
     )  # fmt: skip
 
 
-def _unrecognised(c: _Centers, profile: Profile, rule: Rule, lang: str) -> np.ndarray:
+def _unrecognised(c: Centers, profile: Profile, rule: Rule, lang: str) -> np.ndarray:
     """Per row, the listed names that match no term of the rule's attribute."""
     items = _listed(c, profile, rule)
     other = items.term < 0
     return _join_by_pos(c.n, items.pos[other], items.text[other], _TEXT[lang]["list"])
 
 
-def _measured(
-    c: _Centers, profile: Profile, rule: Rule, value: np.ndarray, lang: str
-) -> np.ndarray:
+def _measured(c: Centers, profile: Profile, rule: Rule, value: np.ndarray, lang: str) -> np.ndarray:
     """Display text of the measured value (``value``: the number or count, any case)."""
     if rule.kind != "includes":
         unit = f" {rule.unit}" if rule.unit and rule.kind == "number" else ""
@@ -362,7 +218,7 @@ def _measured(
     return _join_by_pos(c.n, pairs // len(terms), labels[pairs % len(terms)], _TEXT[lang]["list"])
 
 
-def _evaluate_rule(c: _Centers, profile: Profile, rule: Rule, lang: str) -> dict[str, np.ndarray]:
+def _evaluate_rule(c: Centers, profile: Profile, rule: Rule, lang: str) -> dict[str, np.ndarray]:
     """Result columns, one row per center the rule (possibly) applies to.
 
     When condition attributes are missing, several cases may decide (or none); the verdict
@@ -473,7 +329,7 @@ def check_centers(
         raise PlannerError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
-    c = _Centers(centers, profile.assume)
+    c = Centers(centers, profile.assume)
     parts = [_evaluate_rule(c, profile, rule, lang) for rule in profile.rules]
     order = np.argsort(np.concatenate([p["pos"] for p in parts]), kind="stable")
     r = {col: np.concatenate([p[col] for p in parts])[order] for col in parts[0]}
@@ -491,68 +347,3 @@ def check_centers(
     del r["kind"]
     results = pd.DataFrame({"center_id": c.ids[pos], "level": c.levels[pos], **r})
     return checked, results
-
-
-def summarize_compliance(
-    results: pd.DataFrame,
-    centers: pd.DataFrame,
-    *,
-    by: Sequence[str | Sequence[str]] = ("county_id", "township_id"),
-) -> pd.DataFrame:
-    """Count compliant, non-compliant and unknown centers per area (and in total).
-
-    Parameters
-    ----------
-    results, centers
-        Both outputs of :func:`check_centers` (``centers`` must have unique ``id``).
-    by
-        Grouping scopes, each a column name or a tuple of names (e.g. ``("county_id",
-        "level")``); a ``total`` row is always appended. Missing keys group as ``(none)``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``scope``, ``key``, ``centers``, ``compliant``, ``non_compliant``, ``unknown``,
-        ``no_rule`` (no rule applies), ``compliance_rate`` (compliant / checked), and per
-        rule ``fail_<rule>`` and ``unknown_<rule>`` counts of centers.
-    """
-    if "compliant" not in centers.columns:
-        raise PlannerError("summarize_compliance needs the centers returned by check_centers")
-    ids = centers["id"].astype("string")
-    if ids.duplicated().any():
-        raise PlannerError(f"centers: duplicate id {ids[ids.duplicated()].iloc[0]!r}")
-    scopes = [(s,) if isinstance(s, str) else tuple(s) for s in by]
-    if absent := sorted({col for s in scopes for col in s} - set(centers.columns)):
-        raise PlannerError(f"centers: cannot summarise by missing column(s) {', '.join(absent)}")
-    checked_ids = set(results["center_id"])
-    compliant = centers["compliant"].astype("boolean")
-    frame = pd.DataFrame(
-        {"centers": 1, "no_rule": ~ids.isin(checked_ids).to_numpy()}, index=centers.index
-    )
-    frame["compliant"] = (compliant.fillna(False).to_numpy()) & ~frame["no_rule"]
-    frame["non_compliant"] = (~compliant.fillna(True)).to_numpy()
-    frame["unknown"] = compliant.isna().to_numpy()
-    for verdict in ("fail", "unknown"):
-        hits = results[results["verdict"] == verdict]
-        for rule in pd.unique(results["rule"]):
-            bad = set(hits.loc[hits["rule"] == rule, "center_id"])
-            frame[f"{verdict}_{rule}"] = ids.isin(bad).to_numpy()
-    counts = list(frame.columns)
-    rows = []
-    for scope in [*scopes, None]:
-        if scope is None:
-            grouped = frame.sum(numeric_only=False).to_frame().T.assign(scope="total", key="")
-        else:
-            keys = [centers[col].astype("string").fillna("(none)") for col in scope]
-            grouped = frame.groupby(keys).sum().reset_index(drop=False)
-            key = grouped[scope[0]].astype("string")
-            for col in scope[1:]:
-                key = key + "/" + grouped[col].astype("string")
-            grouped = grouped[counts].assign(scope="+".join(scope), key=key.to_numpy())
-        rows.append(grouped)
-    out = pd.concat(rows, ignore_index=True)
-    out[counts] = out[counts].astype("int64")
-    checked = out["centers"] - out["no_rule"]
-    out["compliance_rate"] = (out["compliant"] / checked.where(checked > 0)).astype(float)
-    head = ["scope", "key", "centers", "compliant", "non_compliant", "unknown", "no_rule"]
-    return out[head + ["compliance_rate"] + [c for c in counts if c not in head]]

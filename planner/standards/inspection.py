@@ -2,17 +2,16 @@
 
 Yueyang's unannounced inspections (seed 000) visited 60+ centers and found unfinished works,
 missing equipment, wrong signage, nobody on duty, no service ledger and stale notice boards.
-This module draws such a round: :func:`sample_inspection` picks centers (every county ×
-level stratum represented when the sample is large enough, non-compliant and unknown
-centers more likely), :func:`plan_route` orders them into a short tour over Euclidean or
-caller-supplied (road network) costs, and :func:`inspection_table` lays the stops out as a
-checklist. :func:`stratified_sample` and :func:`solve_tour` are the geometry-free cores
-behind :func:`sample_inspection` and :func:`plan_route`.
+This module draws such a round: :func:`~planner.standards.sampling.sample_inspection`
+picks centers (every county × level stratum represented when the sample is large enough,
+non-compliant and unknown centers more likely), :func:`plan_route` orders them into a
+short tour over Euclidean or caller-supplied (road network) costs, and
+:func:`inspection_table` lays the stops out as a checklist. :func:`solve_tour` is the
+geometry-free core behind :func:`plan_route`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,8 @@ import numpy as np
 import pandas as pd
 from shapely import LineString
 
-from planner.errors import PlannerError, PlannerWarning
+from planner.errors import PlannerError, warn
+from planner.standards.sampling import sample_inspection
 
 if TYPE_CHECKING:
     from planner.network import RoadNetwork
@@ -39,116 +39,6 @@ _CHECKLIST = (  # the findings of Yueyang's unannounced inspections (seed 000)
     ("service ledger", "便民服务台账"),
     ("notice board up to date", "公开栏更新"),
 )
-
-
-# --------------------------------------------------------------------------------------
-# Sampling
-# --------------------------------------------------------------------------------------
-def _weights(centers: pd.DataFrame, weight_noncompliant: float) -> np.ndarray:
-    if "compliant" not in centers.columns:
-        return np.ones(len(centers))
-    compliant = centers["compliant"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    return np.where(compliant, 1.0, float(weight_noncompliant))
-
-
-def stratified_sample(strata: np.ndarray, weights: np.ndarray, n: int, *, seed: int) -> np.ndarray:
-    """Row positions of a stratified weighted sample without replacement (no geometry).
-
-    When ``n`` is at least the number of strata, each stratum gets its first weighted draw
-    and the rest come from all remaining rows by weight; otherwise ``n`` strata are drawn
-    by total weight and one row from each. Efraimidis–Spirakis keys ``log(u) / w`` make
-    every draw successive sampling proportional to weight.
-
-    Parameters
-    ----------
-    strata
-        Stratum label of each row.
-    weights
-        Positive weight of each row.
-    n
-        Sample size (all rows when larger than their number).
-    seed
-        Seed of :func:`numpy.random.default_rng`.
-
-    Returns
-    -------
-    numpy.ndarray
-        Sorted row positions.
-    """
-    codes, uniq = pd.factorize(np.asarray(strata), sort=True)
-    w = np.asarray(weights, dtype=float)
-    m = len(w)
-    rng = np.random.default_rng(seed)
-    keys = np.log(rng.random(m)) / w  # the largest keys are a weighted sample
-    stratum_keys = np.log(rng.random(len(uniq))) / np.bincount(codes, weights=w)
-    by_stratum = np.lexsort((-keys, codes))
-    firsts = by_stratum[np.r_[True, codes[by_stratum][1:] != codes[by_stratum][:-1]]]
-    if n >= m:
-        chosen = np.arange(m)
-    elif n >= len(uniq):
-        rest = np.setdiff1d(np.arange(m), firsts)
-        extra = rest[np.argsort(-keys[rest], kind="stable")[: n - len(uniq)]]
-        chosen = np.concatenate([firsts, extra])
-    else:
-        picked = np.argsort(-stratum_keys, kind="stable")[:n]
-        chosen = firsts[np.isin(codes[firsts], picked)]
-    return np.sort(chosen)
-
-
-def sample_inspection(
-    centers: gpd.GeoDataFrame,
-    n: int,
-    *,
-    seed: int,
-    weight_noncompliant: float = 3.0,
-    strata: Sequence[str] = ("county_id", "level"),
-) -> gpd.GeoDataFrame:
-    """Draw a stratified random sample of centers, weighted toward problem centers.
-
-    Each center weighs ``weight_noncompliant`` when its ``compliant`` is False or unknown
-    (NA) and 1 when True (all weigh 1 without a ``compliant`` column). When ``n`` is at least
-    the number of strata, every stratum gets one center (its first weighted draw) and the
-    rest are drawn from all remaining centers by weight; otherwise ``n`` strata are drawn,
-    weighted by their total weight, and one center from each (:func:`stratified_sample`).
-    Draws are weighted sampling without replacement, so the first draw picks a center with
-    probability proportional to its weight.
-
-    Parameters
-    ----------
-    centers
-        Centers, typically the ``checked`` output of ``check_centers``.
-    n
-        Sample size; all centers are returned when ``n`` exceeds their number.
-    seed
-        Seed of the random generator: the same inputs and seed give the same sample.
-    weight_noncompliant
-        Weight of non-compliant and unknown centers relative to compliant ones (> 0).
-    strata
-        Columns whose value combinations form the strata; missing values form their own.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The sampled rows in input order, with ``stratum`` (values joined by ``/``) and
-        ``sample_weight``.
-    """
-    if int(n) != n or n < 1:
-        raise PlannerError(f"inspection sample size must be a positive integer, got {n!r}")
-    if not weight_noncompliant > 0:
-        raise PlannerError(f"weight_noncompliant must be > 0, got {weight_noncompliant!r}")
-    if absent := [col for col in strata if col not in centers.columns]:
-        raise PlannerError(f"centers: cannot stratify by missing column(s) {', '.join(absent)}")
-    if len(centers) == 0:
-        raise PlannerError("no centers to sample for inspection")
-    labels = pd.Series("", index=centers.index, dtype="string")
-    for i, col in enumerate(strata):
-        labels = labels + ("/" if i else "") + centers[col].astype("string").fillna("(none)")
-    w = _weights(centers, weight_noncompliant)
-    chosen = stratified_sample(labels.to_numpy(), w, int(n), seed=seed)
-    sample = centers.iloc[chosen].copy()
-    sample["stratum"] = labels.iloc[chosen].to_numpy()
-    sample["sample_weight"] = w[chosen]
-    return sample
 
 
 # --------------------------------------------------------------------------------------
@@ -502,11 +392,9 @@ def road_cost(net: RoadNetwork, *, mode: str = "drive") -> Callable[[gpd.GeoData
             xy = np.column_stack([stops.geometry.x, stops.geometry.y])
             straight = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
             dense[missing] = 3.0 * straight[missing]
-            warnings.warn(
+            warn(
                 f"inspection route: {int(missing.sum())} stop pair(s) not connected by road; "
-                "using 3 × the straight-line distance for them",
-                PlannerWarning,
-                stacklevel=2,
+                "using 3 × the straight-line distance for them"
             )
         return dense
 

@@ -347,4 +347,4 @@ def half_planes(
     along = np.c_[-normal[:, 1], normal[:, 0]] * size[:, None]
     out = normal * 2 * size[:, None]
     ring = np.stack([mid - along, mid + along, mid + along + out, mid - along + out], axis=1)
-    return shapely.polygons(ring)
+    return shapely.polygons(ring)  # type: ignore[return-value]  # 3-D rings: an array

@@ -127,8 +127,8 @@ def _seat_links(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Minimum spanning tree of the seats within each group, and extra links."""
     n_groups = int(group.max()) + 1
-    anchor = np.stack([np.bincount(group, xy[:, d]) for d in (0, 1)], axis=1)
-    anchor /= np.bincount(group)[:, None]
+    sums = np.stack([np.bincount(group, xy[:, d]) for d in (0, 1)], axis=1)
+    anchor = sums / np.bincount(group)[:, None]
     reach = np.zeros(n_groups)
     np.maximum.at(reach, group, np.hypot(*(xy - anchor[group]).T))
     tri = geom.group_triangulation(xy, group, anchor, reach + 1.0)

@@ -1,4 +1,5 @@
-"""Planner-level proposals checked against brute force over candidate subsets."""
+"""Tests of planner.siting.proposals: proposals checked against brute force over candidate
+subsets, on straight lines and along roads."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from planner.siting.proposals import pairs_within, propose_for
 METRIC = "EPSG:4550"
 
 
-def write(tmp_path: Path, extra: str, frames: dict | None = None, *,
-          wide_village_level: bool = False) -> Path:
+def write(
+    tmp_path: Path, extra: str, frames: dict | None = None, *, wide_village_level: bool = False
+) -> Path:
     for kind, frame in (frames or tiny_frames()).items():
         frame.to_file(tmp_path / f"{kind}.gpkg")
     path = tmp_path / "scenario.toml"
@@ -52,8 +54,7 @@ def brute_force_gain(tmp_path: Path, radius: float, k: int) -> float:
 
 @pytest.mark.parametrize("budget", [1, 2, 3])
 def test_stations_match_brute_force(tmp_path, budget):
-    path = write(tmp_path, f"\n[siting.stations]\nbudget = {budget}\n",
-                 wide_village_level=True)
+    path = write(tmp_path, f"\n[siting.stations]\nbudget = {budget}\n", wide_village_level=True)
     plan = run(load_scenario(path))
     stations = plan.proposals[plan.proposals["kind"] == "station"]
     assert len(stations) <= budget
@@ -191,10 +192,7 @@ def test_min_per_township_places_a_station_in_every_township(tmp_path):
     # without the minimum both stations go to the richer township
     free = run(load_scenario(write(tmp_path, "\n[siting.stations]\nbudget = 2\n")))
     assert set(free.proposals["township_id"]) == {"150521100"}
-    assert (
-        free.proposals["new_population_covered"].sum()
-        > stations["new_population_covered"].sum()
-    )
+    assert free.proposals["new_population_covered"].sum() > stations["new_population_covered"].sum()
 
 
 def test_min_per_township_counts_existing_stations(tmp_path):
@@ -244,9 +242,7 @@ def test_min_per_township_with_target_coverage(tmp_path):
     assert plan.summary["after"]["levels"]["village"]["population_rate"] >= 0.9
     pop = plan.villages["population"].sum()
     before = plan.summary["levels"]["village"]["population_covered"]
-    fewest = next(
-        k for k in range(2, 7) if before + _constrained_best(500, k, 1, {}) >= 0.9 * pop
-    )
+    fewest = next(k for k in range(2, 7) if before + _constrained_best(500, k, 1, {}) >= 0.9 * pop)
     assert len(stations) == fewest
 
 
