@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import folium.plugins
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np

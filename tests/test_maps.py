@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import folium.plugins
+import folium
 import numpy as np
 import pytest
 from conftest import tiny_frames
