@@ -30,7 +30,7 @@ from planner.grids import check_grids as _check_grids
 from planner.grids import generate_grids as _generate_grids
 from planner.network import MODES, RoadNetwork
 from planner.network import build_network as _build_network
-from planner.routing import RoadSearch
+from planner.road_coverage import RoadSearch
 from planner.scenario import NOMINAL_SPEED_KPH, LevelSpec, NetworkSettings
 from planner.siting.site_choice import ChosenSite, SitingCertificate, choose_sites, reach_matrix
 

@@ -54,7 +54,7 @@ from planner.catchment import (
 from planner.errors import PlannerError, warn
 from planner.network import DEFAULT_SPEEDS, Snap, build_network
 from planner.progress import progress
-from planner.routing import RoadSearch, network_options
+from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import LevelSpec, NetworkSettings
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ def compute_levels_dask(
     Returns
     -------
     dict
-        Level → :class:`~planner.coverage.LevelResult`, in the scenario's level order.
+        Level → :class:`~planner.catchment.LevelResult`, in the scenario's level order.
     """
     if client is None:
         with dask_client(scheduler) as own:

@@ -23,7 +23,7 @@ from planner.layers import LayerSet, load_layers
 from planner.plan import Plan, peak_memory_mb, proposal_list, solver_summary, summarize
 from planner.preflight import preflight
 from planner.progress import Steps
-from planner.routing import RoadSearch, network_options
+from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import Scenario
 from planner.siting.proposals import SitingOutcome
 from planner.steps import (

@@ -6,7 +6,7 @@ file (a FIFO or device is never opened), the standards profile is known or its f
 parses, at least one level is configured, and the output folder can be written and
 replaced without losing anything: it is not a file, its parent is writable, it neither
 is nor holds an input (layer files, the standards file, the scenario's own folder) and
-holds nothing but planner outputs (:func:`planner.staging.previous_files`). The
+holds nothing but planner outputs (:func:`planner.outputs.staging.previous_files`). The
 scenario's CRSs, encodings and formats are checked when it is loaded
 (:mod:`planner.scenario`).
 """
@@ -192,7 +192,7 @@ def _inside(folder: Path, paths: list[Path]) -> list[Path]:
 
 def _foreign_files(out: Path) -> list[Problem]:
     """An existing output folder may hold only planner outputs: a run replaces it (the
-    rule of :func:`planner.staging.previous_files`)."""
+    rule of :func:`planner.outputs.staging.previous_files`)."""
     from planner.outputs.staging import previous_files
 
     try:

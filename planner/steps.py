@@ -34,7 +34,7 @@ from planner.errors import warn
 from planner.layers import LayerSet
 from planner.network import RoadNetwork, build_network
 from planner.progress import progress
-from planner.routing import RoadSearch, network_options
+from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import Scenario
 from planner.siting.proposals import SitingOutcome, propose_for, with_proposals
 

@@ -14,7 +14,8 @@ from conftest import SCENARIO, tiny_frames
 
 from planner.levels import normalize_level
 from planner.outputs.map_page import Data
-from planner.pipeline import Plan, run
+from planner.pipeline import run
+from planner.plan import Plan
 from planner.scenario import load_scenario
 
 WORK_CRS = "EPSG:4550"  # CGCS2000 3-degree Gauss-Krüger CM 123E, as the pipeline picks

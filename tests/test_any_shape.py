@@ -33,7 +33,8 @@ import shapely
 from planner.errors import PlannerError
 from planner.grids import generate_grids
 from planner.outputs.writers import write_outputs
-from planner.pipeline import Plan, run
+from planner.pipeline import run
+from planner.plan import Plan
 from planner.scenario import LAYER_KINDS, load_scenario
 from planner.schemas import SCHEMAS
 from planner.synth.region import SYNTH_CRS, generate_region

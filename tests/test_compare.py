@@ -1,4 +1,4 @@
-"""Side-by-side comparison of two scenarios (planner.compare)."""
+"""Side-by-side comparison of two scenarios (planner.outputs.compare)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from conftest import NO_SITING, SCENARIO, tiny_frames
 
 from planner.outputs.compare import compare, plot_compare, write_compare
-from planner.pipeline import Plan, run
+from planner.pipeline import run
+from planner.plan import Plan
 from planner.scenario import load_scenario
 
 WIDE = SCENARIO.replace('name = "tiny"', 'name = "wide"').replace(

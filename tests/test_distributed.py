@@ -17,7 +17,7 @@ from planner.distributed import compute_levels_dask, dask_client, halo_m
 from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.pipeline import run
-from planner.routing import RoadSearch
+from planner.road_coverage import RoadSearch
 from planner.scenario import LevelSpec, NetworkSettings, load_scenario
 from planner.steps import compute_levels, coverage_levels, road_network
 from planner.synth.region import generate_region, write_region

@@ -7,9 +7,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.columns import as_code as _as_code
-from planner.columns import by_distinct as _by_distinct
-from planner.layer_problems import LayerProblems as _Collector
+from planner.layers.columns import as_code as _as_code
+from planner.layers.columns import by_distinct as _by_distinct
+from planner.layers.problems import LayerProblems as _Collector
 from planner.levels import try_normalize_level
 from planner.schemas import parse_bool
 

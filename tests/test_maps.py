@@ -24,7 +24,8 @@ from matplotlib.image import imread
 from planner.errors import PlannerError
 from planner.levels import normalize_level
 from planner.outputs.maps import build_map, render_map, write_map
-from planner.pipeline import Plan, run
+from planner.pipeline import run
+from planner.plan import Plan
 from planner.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

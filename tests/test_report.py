@@ -30,7 +30,8 @@ from planner.errors import PlannerError
 from planner.outputs import plots, report
 from planner.outputs.sheets import canonical_sheets, summary_sheets
 from planner.outputs.writers import write_outputs
-from planner.pipeline import Plan, run
+from planner.pipeline import run
+from planner.plan import Plan
 from planner.scenario import load_scenario
 from planner.siting import budget_curve
 from planner.standards.checks import check_centers

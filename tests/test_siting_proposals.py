@@ -18,7 +18,7 @@ from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.network import build_network
 from planner.pipeline import run
-from planner.routing import RoadSearch
+from planner.road_coverage import RoadSearch
 from planner.scenario import LevelSpec, Siting, StationSiting, SubcenterSiting, load_scenario
 from planner.siting.proposals import pairs_within, propose_for
 

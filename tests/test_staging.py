@@ -28,7 +28,8 @@ from planner.outputs import staging
 from planner.outputs.locking import output_lock
 from planner.outputs.staging import MARKER, clean_leftovers, staged_output
 from planner.outputs.writers import write_grid_outputs, write_outputs
-from planner.pipeline import Plan, grid_plan, run
+from planner.pipeline import grid_plan, run
+from planner.plan import Plan
 from planner.scenario import load_scenario
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and locks")

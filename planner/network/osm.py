@@ -24,7 +24,7 @@ import pyogrio
 import shapely
 
 from planner.errors import PlannerError
-from planner.readers import require_regular_file
+from planner.layers.readers import require_regular_file
 
 #: ``highway`` values that are not travelable roads (planned, indoor or platform features).
 NOT_ROADS = frozenset(

@@ -187,7 +187,7 @@ def write_compare(
     ``compare_map.html`` (both scenarios' coverage and proposals as layers) into
     ``out_dir`` (created when missing), all at once: they replace the previous
     comparison's files there and the folder's other files are kept
-    (:func:`~planner.staging.staged_output`).
+    (:func:`~planner.outputs.staging.staged_output`).
 
     Parameters
     ----------

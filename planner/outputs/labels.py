@@ -1,5 +1,5 @@
-"""Localized labels and plan look-ups shared by :mod:`planner.report` and
-:mod:`planner.plots`."""
+"""Localized labels and plan look-ups shared by :mod:`planner.outputs.report` and
+:mod:`planner.outputs.plots`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Write a plan's output files: each one atomically, all into a staging folder that
-replaces the output folder only when every file is written (:mod:`planner.staging`)."""
+replaces the output folder only when every file is written (:mod:`planner.outputs.staging`)."""
 
 from __future__ import annotations
 

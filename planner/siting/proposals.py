@@ -51,7 +51,7 @@ LANGUAGES = ("zh", "en")
 
 
 class VillageRoads(Protocol):
-    """The villages' access to the roads, e.g. :class:`planner.routing.RoadSearch`."""
+    """The villages' access to the roads, e.g. :class:`planner.road_coverage.RoadSearch`."""
 
     @property
     def net(self) -> RoadNetwork:

@@ -16,7 +16,7 @@ import shapely
 
 from planner import crs as crs_mod
 from planner.errors import Problem
-from planner.layer_problems import LayerProblems, listed_texts
+from planner.layers.problems import LayerProblems, listed_texts
 
 #: A point farther than this (km) from the middle of the villages is refused (see
 #: :func:`far_outliers`; a layer spread wider raises the bar to 10× its median spread).

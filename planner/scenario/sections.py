@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from planner.setting_values import check_crs, describe, level_key, no_nul, text_or_code
+from planner.scenario.values import check_crs, describe, level_key, no_nul, text_or_code
 
 #: Largest service radius (m) and travel time (min): beyond the extent of China.
 MAX_RADIUS_M = 10_000_000.0
@@ -73,7 +73,7 @@ class ScenarioMeta(StrictModel):
     """``[scenario]``: name, working CRS and output folder.
 
     The ``name`` is shown in the outputs as given; the default output folder uses
-    :func:`planner.setting_values.safe_folder_name` of it, so a name is never a path.
+    :func:`planner.scenario.values.safe_folder_name` of it, so a name is never a path.
     """
 
     name: str = Field("scenario", min_length=1, max_length=MAX_NAME_CHARS)

@@ -14,9 +14,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.layer_problems import LayerProblems
+from planner.layers.problems import LayerProblems
+from planner.layers.readers import RawLayer
 from planner.levels import try_normalize_level
-from planner.readers import RawLayer
 from planner.schemas import COLUMN_ALIASES, YEAR_RANGE, Column, LayerSchema, parse_bool
 
 

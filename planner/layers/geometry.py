@@ -17,8 +17,8 @@ import shapely
 
 from planner import crs as crs_mod
 from planner.errors import PlannerError
-from planner.layer_problems import LayerProblems, listed_texts
-from planner.readers import RawLayer
+from planner.layers.problems import LayerProblems, listed_texts
+from planner.layers.readers import RawLayer
 from planner.schemas import LayerSchema
 
 GEOMETRY_TYPES = {

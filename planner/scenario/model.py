@@ -1,19 +1,5 @@
-"""Scenario files: TOML → validated settings.
-
-A scenario names the input layers, the service radius of each level, the siting and grid
-options and the outputs. Paths are relative to the scenario file. Unknown keys and wrong
-types are rejected with the key path named, e.g.
-``levels.township.radius_m: expected a number, got "5km"``, and a misspelt key gets a
-suggestion: ``levels.township.radius: unknown key (did you mean radius_m?)``.
-
-Numbers must be TOML numbers (``true`` or ``"500"`` is not a number) and finite; counts
-must be whole numbers. The file itself must be a regular UTF-8 file of at most
-:data:`MAX_SCENARIO_BYTES`, nested at most :data:`MAX_DEPTH` levels.
-
-The section models (:mod:`planner.settings`) and the value helpers
-(:mod:`planner.setting_values`) are importable from here too; the wording of validation
-errors is :mod:`planner.scenario_errors`.
-"""
+"""The scenario model: :class:`Scenario` (every section validated together) and reading it
+from a TOML file (:func:`load_scenario`, :func:`parse_scenario`)."""
 
 from __future__ import annotations
 
@@ -28,80 +14,22 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError
 from planner.levels import LEVELS
-from planner.scenario_errors import format_error
-from planner.schemas import SCHEMAS
-from planner.setting_values import did_you_mean, level_key, safe_folder_name
-from planner.settings import (
+from planner.scenario.messages import format_error
+from planner.scenario.sections import (
     DEFAULT_ALSO,
-    ENCODED_SUFFIXES,
-    MAX_COUNT,
-    MAX_MINUTES,
-    MAX_NAME_CHARS,
-    MAX_RADIUS_M,
-    NOMINAL_SPEED_KPH,
     RESERVED_COLUMNS,
-    Coords,
-    Count,
     GridSettings,
     LayerSpec,
     LevelSpec,
-    Minutes,
-    Mode,
     NetworkSettings,
-    NonNegative,
-    OutputFormat,
     Outputs,
-    Positive,
-    Radius,
     ScenarioMeta,
     Siting,
-    SolverSettings,
     Standards,
-    StationSiting,
     StrictModel,
-    SubcenterSiting,
-    Travel,
 )
-
-__all__ = [
-    "DEFAULT_ALSO",
-    "ENCODED_SUFFIXES",
-    "LAYER_KINDS",
-    "MAX_COUNT",
-    "MAX_DEPTH",
-    "MAX_LISTED",
-    "MAX_MINUTES",
-    "MAX_NAME_CHARS",
-    "MAX_RADIUS_M",
-    "MAX_SCENARIO_BYTES",
-    "NOMINAL_SPEED_KPH",
-    "RESERVED_COLUMNS",
-    "Coords",
-    "Count",
-    "GridSettings",
-    "LayerSpec",
-    "LevelSpec",
-    "Minutes",
-    "Mode",
-    "NetworkSettings",
-    "NonNegative",
-    "OutputFormat",
-    "Outputs",
-    "Positive",
-    "Radius",
-    "Scenario",
-    "ScenarioMeta",
-    "Siting",
-    "SolverSettings",
-    "Standards",
-    "StationSiting",
-    "SubcenterSiting",
-    "Travel",
-    "did_you_mean",
-    "load_scenario",
-    "parse_scenario",
-    "safe_folder_name",
-]
+from planner.scenario.values import did_you_mean, level_key, safe_folder_name
+from planner.schemas import SCHEMAS
 
 #: Largest scenario file read (bytes); a scenario is a few kilobytes.
 MAX_SCENARIO_BYTES = 1_000_000

@@ -1,6 +1,6 @@
 """Single scenario values: their checks and how messages quote them.
 
-The validators of the scenario's sections (:mod:`planner.settings`) refuse an unknown or
+The validators of the scenario's sections (:mod:`planner.scenario.sections`) refuse an unknown or
 non-metric CRS, a value that is neither text nor a whole number, a path with a NUL
 character and an unknown level, and turn a scenario name into a safe folder name.
 Messages quote values as the user wrote them in TOML (:func:`describe`) and suggest the

@@ -1,7 +1,7 @@
 """Raw reading of input files by format, before any schema is applied.
 
 Vector files go through pyogrio; GeoParquet through geopandas; CSV and Excel ledgers
-through pandas (:mod:`planner.ledgers`, :mod:`planner.workbooks`), with their
+through pandas (:mod:`planner.layers.ledgers`, :mod:`planner.layers.workbooks`), with their
 longitude/latitude columns turned into points. Text encodings are honoured or detected so
 Chinese names never come out garbled.
 """
@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pyogrio
 
 from planner.errors import PlannerError
-from planner.ledgers import RAW_CELLS, Ledger, Note, first_line, ledger_from_cells
-from planner.workbooks import read_workbook
+from planner.layers.ledgers import RAW_CELLS, Ledger, Note, first_line, ledger_from_cells
+from planner.layers.workbooks import read_workbook
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".gml", ".zip")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.ledgers import RAW_CELLS, Ledger, Note, first_line, is_blank, ledger_from_cells
+from planner.layers.ledgers import RAW_CELLS, Ledger, Note, first_line, is_blank, ledger_from_cells
 
 #: Largest total uncompressed size of the parts of an .xlsx workbook, in bytes.
 MAX_XLSX_BYTES = 1 << 30

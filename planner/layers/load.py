@@ -1,13 +1,4 @@
-"""Read, normalise and validate the input layers of a scenario.
-
-Every layer is read in its own format (:mod:`planner.readers`), its columns are renamed
-to the canonical names of its kind and typed (:mod:`planner.columns`), its coordinates
-are brought to WGS84 (GCJ-02/BD-09 offsets removed, Gauss-Krüger zones detected) and its
-geometries checked (:mod:`planner.layer_geometry`). The layers are then checked against
-each other (:mod:`planner.cross_checks`), brought to the working metric CRS and their
-township and county codes completed (:mod:`planner.units`). All problems are collected
-first and raised once, as one table.
-"""
+"""Reading a scenario's layers into one :class:`LayerSet` (see :mod:`planner.layers`)."""
 
 from __future__ import annotations
 
@@ -19,22 +10,22 @@ import numpy as np
 import pyproj
 
 from planner import crs as crs_mod
-from planner.columns import coerce_columns, rename_columns
-from planner.cross_checks import cross_checks, far_outliers, feature_lonlat
 from planner.errors import PlannerError, Problem, ValidationError
-from planner.layer_geometry import (
+from planner.layers.columns import coerce_columns, rename_columns
+from planner.layers.cross_checks import cross_checks, far_outliers, feature_lonlat
+from planner.layers.geometry import (
     assign_crs,
     check_geometry,
     check_lonlat,
     clean_coordinates,
     remove_offsets,
 )
-from planner.layer_problems import LayerProblems
+from planner.layers.problems import LayerProblems
+from planner.layers.readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
+from planner.layers.units import derive_counties, fill_units
 from planner.progress import progress
-from planner.readers import OSM_SUFFIXES, RawLayer, read_any, suffix_of
-from planner.scenario import LayerSpec, Scenario
+from planner.scenario.model import LayerSpec, Scenario
 from planner.schemas import SCHEMAS
-from planner.units import derive_counties, fill_units
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from planner.setting_values import describe, did_you_mean
-from planner.settings import MAX_NAME_CHARS
+from planner.scenario.sections import MAX_NAME_CHARS
+from planner.scenario.values import describe, did_you_mean
 
 _EXPECTED: dict[str, str] = {
     "float_parsing": "expected a number",
