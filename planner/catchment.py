@@ -231,8 +231,8 @@ def level_coverage(
     if spec.mode == "network":
         assert network is not None  # _check_level_input
         nearest = network(spec, centers.geometry)
-        if spec.minutes is not None:  # a travel time along roads
-            covered = nearest.time_s <= spec.minutes * 60.0
+        if spec.cutoff_s is not None:
+            covered = nearest.time_s <= spec.cutoff_s
         else:
             covered = nearest.dist_m <= radius
         straight_covered = straight.dist_m <= radius

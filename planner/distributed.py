@@ -121,13 +121,14 @@ def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
     road search's cutoff, in metres, or its time at the fastest speed of the mode)."""
     if spec.mode != "network":
         return spec.cutoff_m
-    if spec.minutes is None:
+    seconds = spec.cutoff_s
+    if seconds is None:
         return max(spec.cutoff_m, spec.cutoff_m * NETWORK_SEARCH_FACTOR)
     speeds = [
         *{**DEFAULT_SPEEDS[spec.travel], **network.speeds.get(spec.travel, {})}.values(),
         {**DEFAULT_SPEEDS["walk"], **network.speeds.get("walk", {})}["default"],
     ]
-    reach = spec.minutes * 60.0 * NETWORK_SEARCH_FACTOR * max(speeds) / 3.6
+    reach = seconds * NETWORK_SEARCH_FACTOR * max(speeds) / 3.6
     return max(spec.cutoff_m, reach)
 
 

@@ -63,8 +63,8 @@ def check_scenario(
                 problems.append(_problem(found, layer=kind, file=part, fix=_fix(found, scenario)))
                 break
             inputs.append(part)
-    profile, found = _standards(scenario)
-    problems += found
+    profile, standards_problems = _standards(scenario)
+    problems += standards_problems
     if profile is not None:
         inputs.append(profile)
     if write:

@@ -36,8 +36,8 @@ def network_options(settings: NetworkSettings) -> dict[str, Any]:
 def _cost_cutoff(spec: LevelSpec) -> tuple[str, float]:
     """Search weight and cutoff: beyond the radius by :data:`NETWORK_SEARCH_FACTOR` so
     ``<level>_dist_m`` still says how far a nearby gap is."""
-    if spec.uses_time and spec.minutes is not None:
-        return "time", spec.minutes * 60.0 * NETWORK_SEARCH_FACTOR
+    if spec.cutoff_s is not None:
+        return "time", spec.cutoff_s * NETWORK_SEARCH_FACTOR
     return "length", spec.cutoff_m * NETWORK_SEARCH_FACTOR
 
 
@@ -90,8 +90,8 @@ class RoadSearch:
         spec = res.spec
         sources = snap(self.net, res.centers.geometry, mode=spec.travel)
         weight, cutoff = "length", spec.cutoff_m
-        if spec.uses_time and spec.minutes is not None:
-            weight, cutoff = "time", spec.minutes * 60.0
+        if spec.cutoff_s is not None:
+            weight, cutoff = "time", spec.cutoff_s
         areas = service_areas(self.net, sources, cutoff=cutoff, weight=weight, mode=spec.travel)
         return gpd.GeoDataFrame(
             {

@@ -99,3 +99,12 @@ def test_check_reports_thin_grids_and_invalid_geometry():
     kinds = issues.groupby("kind")["grid_id"].apply(list).to_dict()
     assert "150521100001001" in kinds["sliver"]  # 6000 × 80: compactness ≈ 0.04
     assert kinds["invalid"] == ["150521100001002"]
+
+
+def test_an_empty_grid_layer_leaves_every_village_without_a_grid():
+    areas = voronoi_region(5, seed=4)
+    empty = gpd.GeoDataFrame({"id": [], "village_id": []}, geometry=[], crs=areas.crs)
+    issues = check_grids(empty, areas)
+    assert issues["kind"].tolist() == ["no_grid"] * len(areas)
+    assert issues["village_id"].tolist() == areas["id"].astype(str).tolist()
+    assert issues["area_m2"].to_numpy() == pytest.approx(areas.area.to_numpy())

@@ -22,10 +22,9 @@ from layer_helpers import (
     write_region,
 )
 
-from planner import readers, workbooks
 from planner.crs import gcj02_to_wgs84
 from planner.errors import PlannerError
-from planner.layers import collect_layers, load_layers
+from planner.layers import collect_layers, load_layers, readers, workbooks
 from planner.scenario import load_scenario
 
 

@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 
 from planner.errors import PlannerError
-from planner.scenario import load_scenario, parse_scenario
+from planner.scenario import (
+    LevelSpec,
+    also_levels,
+    load_scenario,
+    parse_scenario,
+    serving_groups,
+    station_spec,
+)
 
 BASE = {"layers": {"villages": {"path": "v.gpkg"}}}
 
@@ -121,9 +128,9 @@ def test_station_radius_groups_the_centers_serving_villages():
             "siting": {"stations": {"radius_m": 300}},
         }
     )
-    (own, own_spec), (stations, station_spec) = scenario.serving_groups("village")
+    (own, own_spec), (stations, stations_spec) = scenario.serving_groups("village")
     assert own == ("village",) and own_spec.radius_m == 1000
-    assert stations == ("station",) and station_spec.radius_m == 300
+    assert stations == ("station",) and stations_spec.radius_m == 300
     plain = parse({"levels": {"village": {"radius_m": 1000}}})
     assert plain.serving_groups("village") == [(("village", "station"), plain.levels["village"])]
     timed = parse(
@@ -134,6 +141,40 @@ def test_station_radius_groups_the_centers_serving_villages():
     )
     assert timed.station_spec("village").minutes == 5
     assert timed.station_spec("village").radius_m is None
+
+
+def test_siting_groups_are_the_scenarios():
+    scenario = parse(
+        {
+            "levels": {"village": {"radius_m": 1000}, "township": {"radius_m": 5000}},
+            "siting": {"stations": {"radius_m": 300}},
+        }
+    )
+    stations = scenario.siting.stations
+    for level in scenario.levels:
+        groups = serving_groups(scenario.levels, stations, level)
+        assert groups == scenario.serving_groups(level)
+        assert also_levels(scenario.levels, level) == scenario.also_levels(level)
+        assert station_spec(scenario.levels, stations, level) == scenario.station_spec(level)
+    assert [g for g, _ in serving_groups(scenario.levels, stations, "village")] == [
+        ("village",),
+        ("station",),
+    ]
+    assert also_levels(scenario.levels, "township") == ("township", "subcenter")
+
+
+@pytest.mark.parametrize(
+    ("level", "seconds"),
+    [
+        ({"minutes": 5, "mode": "network"}, 300.0),
+        ({"minutes": 5, "mode": "euclidean"}, None),
+        ({"radius_m": 500, "mode": "network"}, None),
+    ],
+)
+def test_cutoff_s_is_the_road_travel_time(level, seconds):
+    spec = LevelSpec(**level)
+    assert spec.cutoff_s == seconds
+    assert spec.uses_time == (seconds is not None)
 
 
 @pytest.mark.parametrize(

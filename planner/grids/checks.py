@@ -67,7 +67,7 @@ def check_grids(
     geoms = np.where(bad, shapely.make_valid(geoms), geoms)
     rows += _code_issues(gid, gvid, geoms)
     known = {v: i for i, v in enumerate(vid)}
-    v_of = np.array([known.get(v, -1) for v in gvid])
+    v_of = np.array([known.get(v, -1) for v in gvid], dtype=np.int64)
     rows += _unknown_villages(gid, gvid, geoms, v_of)
     rows += _crossings(gid, gvid, geoms, vgeom, v_of, min_area_m2)
     rows += _gaps(vid, vgeom, geoms, v_of, min_area_m2)
@@ -138,7 +138,9 @@ def _code_issues(gid, gvid, geoms) -> list[Issue]:
     missing = (ids == "").to_numpy()
     dup = ids.duplicated(keep=False).to_numpy() & ~missing
     malformed = ~missing & ~dup & ~ids.str.fullmatch(r"\d{15}").to_numpy()
-    prefixed = np.array([g.startswith(v) and v != "" for g, v in zip(gid, gvid, strict=True)])
+    prefixed = np.array(
+        [g.startswith(v) and v != "" for g, v in zip(gid, gvid, strict=True)], dtype=bool
+    )
     foreign = ~missing & ~dup & ~malformed & ~prefixed
     messages = {
         "has no code": missing,

@@ -39,8 +39,8 @@ def feature_lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _haversine_km(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
-    lon, lat, lon0, lat0 = map(np.radians, (lon, lat, lon0, lat0))
-    a = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat) * np.cos(lat0) * np.sin((lon - lon0) / 2) ** 2
+    lam, phi, lam0, phi0 = np.radians(lon), np.radians(lat), np.radians(lon0), np.radians(lat0)
+    a = np.sin((phi - phi0) / 2) ** 2 + np.cos(phi) * np.cos(phi0) * np.sin((lam - lam0) / 2) ** 2
     return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 

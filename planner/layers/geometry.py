@@ -17,6 +17,7 @@ import shapely
 
 from planner import crs as crs_mod
 from planner.errors import PlannerError
+from planner.layers.ledgers import is_blank
 from planner.layers.problems import LayerProblems, listed_texts
 from planner.layers.readers import RawLayer
 from planner.schemas import LayerSchema
@@ -95,7 +96,7 @@ def _missing_lonlat(
 
 def _cell(value: object) -> str:
     """A ledger cell as the user typed it ("empty" when blank)."""
-    return "empty" if pd.isna(value) or str(value).strip() == "" else repr(value)
+    return "empty" if is_blank(value) else repr(value)
 
 
 def assign_crs(

@@ -9,10 +9,13 @@ every later problem can name the row the user sees.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pandas._typing import Scalar
 
 #: How pandas reads a ledger's cells (CSV and Excel alike): no header yet, and only empty
 #: cells missing (``NA`` or ``null`` stay the text they are).
@@ -44,7 +47,8 @@ def is_blank(value: object) -> bool:
     """An empty cell: missing, NaN/NaT, or only spaces."""
     if isinstance(value, str):
         return not value.strip()
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+    # pandas-stubs type is_scalar as a plain bool, not a guard: the cast says what it checked
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(cast("Scalar", value))))
 
 
 def _header_text(value: object, position: int) -> str:

@@ -91,7 +91,7 @@ class LayerProblems:
 def listed_texts(text: Callable[[int], str], *masks: np.ndarray) -> pd.Series:
     """``text(i)`` for the rows a problem list shows (the first few flagged by each mask),
     ``""`` for the others; positions follow the masks."""
-    values = pd.Series("", index=range(len(masks[0])), dtype=object)
+    values = np.full(len(masks[0]), "", dtype=object)
     shown = np.unique(np.concatenate([np.flatnonzero(m)[:MAX_LISTED] for m in masks]))
-    values.iloc[shown] = [text(i) for i in shown]
-    return values
+    values[shown] = [text(i) for i in shown]
+    return pd.Series(values, dtype=object)

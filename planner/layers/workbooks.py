@@ -36,7 +36,7 @@ def read_workbook(path: Path, sheet: str | int | None) -> Ledger:
     has_formulas = _scan_workbook(path) if zipped else False
     try:
         with pd.ExcelFile(path) as book:
-            name = _sheet_name(path, book.sheet_names, sheet)
+            name = _sheet_name(path, [str(s) for s in book.sheet_names], sheet)
             cells = pd.read_excel(book, sheet_name=name, dtype=object, **RAW_CELLS)
     except PlannerError:
         raise
@@ -136,7 +136,7 @@ def _uncached_formulas(
             (c.row, c.column, getattr(c.value, "text", c.value))
             for row in book[sheet].iter_rows()
             for c in row
-            if c.data_type == "f"
+            if c.data_type == "f" and c.row is not None and c.column is not None
         ]
     finally:
         book.close()

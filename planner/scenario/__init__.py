@@ -12,7 +12,8 @@ must be whole numbers. The file itself must be a regular UTF-8 file of at most
 
 The package holds :class:`Scenario` and its reading (:mod:`~planner.scenario.model`), the
 section models (:mod:`~planner.scenario.sections`), the checks of single values
-(:mod:`~planner.scenario.values`) and the wording of validation errors
+(:mod:`~planner.scenario.values`), which center levels serve a level
+(:mod:`~planner.scenario.serving`) and the wording of validation errors
 (:mod:`~planner.scenario.messages`); the names below are the public ones.
 """
 
@@ -57,6 +58,12 @@ from planner.scenario.sections import (
     SubcenterSiting,
     Travel,
 )
+from planner.scenario.serving import (
+    LevelGroups,
+    also_levels,
+    serving_groups,
+    station_spec,
+)
 from planner.scenario.values import (
     did_you_mean,
     safe_folder_name,
@@ -79,6 +86,7 @@ __all__ = [
     "Count",
     "GridSettings",
     "LayerSpec",
+    "LevelGroups",
     "LevelSpec",
     "Minutes",
     "Mode",
@@ -96,8 +104,11 @@ __all__ = [
     "StationSiting",
     "SubcenterSiting",
     "Travel",
+    "also_levels",
     "did_you_mean",
     "load_scenario",
     "parse_scenario",
     "safe_folder_name",
+    "serving_groups",
+    "station_spec",
 ]

@@ -12,6 +12,7 @@ import re
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 from planner.scenario.sections import MAX_NAME_CHARS
 from planner.scenario.values import describe, did_you_mean
@@ -42,7 +43,7 @@ _BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 _PYDANTIC_STEP = re.compile(r"\[key\]|(function|tagged-union|union)-?[\w-]*\[.*\]", re.S)
 
 
-def format_error(err: dict[str, Any], root: type[BaseModel]) -> str:
+def format_error(err: ErrorDetails, root: type[BaseModel]) -> str:
     """One pydantic error of validating ``root`` as message lines starting with its key
     path (several lines, joined by a newline and indent, for a multi-line message)."""
     parts = _key_path(err)
@@ -60,15 +61,16 @@ def format_error(err: dict[str, Any], root: type[BaseModel]) -> str:
     if kind == "literal_error":
         message = message.replace("Input should be", "expected")
         choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-        hint = did_you_mean(err.get("input"), choices) if isinstance(err.get("input"), str) else ""
-        return f"{loc}: {message}, got {describe(err.get('input'))}{hint}"
+        given = err.get("input")
+        hint = did_you_mean(given, choices) if isinstance(given, str) else ""
+        return f"{loc}: {message}, got {describe(given)}{hint}"
     if kind in _BOUNDS:
         message = message.replace("Input should be", "expected a number")
         return f"{loc}: {message}, got {describe(err.get('input'))}"
     return "\n  ".join(_at(loc, line) for line in message.split("\n"))
 
 
-def _key_path(err: dict[str, Any]) -> tuple[Any, ...]:
+def _key_path(err: ErrorDetails) -> tuple[Any, ...]:
     """The keys of an error's location, without pydantic's own steps (an unknown key is
     the user's, whatever it looks like)."""
     *path, last = err["loc"] or ("",)

@@ -14,9 +14,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from planner.errors import PlannerError
 from planner.levels import LEVELS
+from planner.scenario import serving
 from planner.scenario.messages import format_error
 from planner.scenario.sections import (
-    DEFAULT_ALSO,
     RESERVED_COLUMNS,
     GridSettings,
     LayerSpec,
@@ -155,34 +155,19 @@ class Scenario(StrictModel):
         return self.path(Path("outputs") / safe_folder_name(self.scenario.name))
 
     def also_levels(self, level: str) -> tuple[str, ...]:
-        """Levels whose centers also serve ``level`` (its own level first)."""
-        spec = self.levels[level]
-        extra = spec.also if spec.also is not None else DEFAULT_ALSO.get(level, ())
-        return (level, *[e for e in extra if e != level])
+        """Levels whose centers also serve ``level`` (its own level first); see
+        :func:`planner.scenario.serving.also_levels`."""
+        return serving.also_levels(self.levels, level)
 
-    def serving_groups(self, level: str) -> list[tuple[tuple[str, ...], LevelSpec]]:
-        """The center levels serving ``level``, grouped by the settings they serve with.
-
-        One group (:meth:`also_levels`, the level's own settings) unless stations serve
-        the level with a radius of their own (``[siting.stations] radius_m`` or
-        ``minutes``): then stations form a second group with the level's mode and travel
-        but that radius.
-        """
-        serving = self.also_levels(level)
-        stations = self.siting.stations
-        if level == "station" or "station" not in serving or not stations.has_radius:
-            return [(serving, self.levels[level])]
-        others = tuple(lvl for lvl in serving if lvl != "station")
-        groups = [(others, self.levels[level])] if others else []
-        return [*groups, (("station",), self.station_spec(level))]
+    def serving_groups(self, level: str) -> serving.LevelGroups:
+        """The center levels serving ``level``, grouped by the settings they serve with; see
+        :func:`planner.scenario.serving.serving_groups`."""
+        return serving.serving_groups(self.levels, self.siting.stations, level)
 
     def station_spec(self, level: str) -> LevelSpec:
-        """The settings stations serve ``level`` with: the level's, with the station
-        radius when ``[siting.stations]`` gives one."""
-        spec, stations = self.levels[level], self.siting.stations
-        if level == "station" or not stations.has_radius:
-            return spec
-        return spec.model_copy(update={"radius_m": stations.radius_m, "minutes": stations.minutes})
+        """The settings stations serve ``level`` with; see
+        :func:`planner.scenario.serving.station_spec`."""
+        return serving.station_spec(self.levels, self.siting.stations, level)
 
     def ordered_levels(self) -> list[str]:
         """Configured levels from the top of the network down."""

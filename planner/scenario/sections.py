@@ -46,9 +46,15 @@ NOMINAL_SPEED_KPH: dict[str, float] = {"walk": 5.0, "bike": 15.0, "drive": 40.0}
 DEFAULT_ALSO: dict[str, tuple[str, ...]] = {"township": ("subcenter",), "village": ("station",)}
 
 
-def _number(**bounds: float) -> Any:
-    """A finite TOML number (int or float, never a boolean or text) within ``bounds``."""
-    return Field(strict=True, allow_inf_nan=False, **bounds)
+def _number(
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> Any:
+    """A finite TOML number (int or float, never a boolean or text) within the given bounds."""
+    return Field(strict=True, allow_inf_nan=False, gt=gt, ge=ge, lt=lt, le=le)
 
 
 Positive = Annotated[float, _number(gt=0)]
@@ -76,7 +82,7 @@ class ScenarioMeta(StrictModel):
     :func:`planner.scenario.values.safe_folder_name` of it, so a name is never a path.
     """
 
-    name: str = Field("scenario", min_length=1, max_length=MAX_NAME_CHARS)
+    name: str = Field(default="scenario", min_length=1, max_length=MAX_NAME_CHARS)
     crs: str | StrictInt = "auto"
     out_dir: Path | None = None
     description: str = ""
@@ -220,12 +226,20 @@ class LevelSpec(StrictModel):
         """Radius in metres (``minutes`` at the nominal speed of ``travel``)."""
         if self.radius_m is not None:
             return float(self.radius_m)
+        assert self.minutes is not None  # _one_radius
         return float(self.minutes) * NOMINAL_SPEED_KPH[self.travel] * 1000.0 / 60.0
 
     @property
     def uses_time(self) -> bool:
         """True when the radius is a travel time along roads."""
         return self.minutes is not None and self.mode == "network"
+
+    @property
+    def cutoff_s(self) -> float | None:
+        """The travel time along roads in seconds when :attr:`uses_time`, else ``None``."""
+        if self.minutes is None or self.mode != "network":
+            return None
+        return self.minutes * 60.0
 
 
 class SubcenterSiting(StrictModel):

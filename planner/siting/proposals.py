@@ -22,7 +22,7 @@ import shapely
 
 from planner.errors import PlannerError, warn
 from planner.network import RoadNetwork, Snap, sites_within, snap
-from planner.scenario import LevelSpec, Siting, StationSiting
+from planner.scenario import LevelSpec, Siting, StationSiting, serving_groups, station_spec
 from planner.siting.covering import budget_curve, mclp
 from planner.siting.proposal_rows import (
     Solution,
@@ -38,8 +38,6 @@ from planner.siting.sites import (
     required_sites,
     runs,
     serving,
-    serving_groups,
-    station_spec,
     township_groups,
 )
 
@@ -96,8 +94,8 @@ def pairs_within(
                 "needs roads; got roads=None"
             )
         weight, cutoff = "length", spec.cutoff_m
-        if spec.uses_time and spec.minutes is not None:
-            weight, cutoff = "time", spec.minutes * 60.0
+        if spec.cutoff_s is not None:
+            weight, cutoff = "time", spec.cutoff_s
         demand_snap = roads.village_snap(spec.travel)
         site_snap = snap(roads.net, sites, mode=spec.travel)
         return sites_within(
@@ -126,7 +124,8 @@ class _Step:
     lang: str
 
     def serving(self, level: str) -> ServingGroups:
-        """The existing centers serving ``level``, in groups (see :func:`serving_groups`)."""
+        """The existing centers serving ``level``, in groups (see
+        :func:`planner.scenario.serving_groups`)."""
         return serving(self.centers, serving_groups(self.levels, self.siting.stations, level))
 
     def subcenters_blocked(self) -> str | None:

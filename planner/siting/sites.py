@@ -4,7 +4,6 @@ townships, the station candidates and the per-township minimums."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -14,49 +13,18 @@ import shapely
 
 from planner.catchment import centers_serving, township_of
 from planner.errors import warn
-from planner.scenario import DEFAULT_ALSO, LevelSpec, StationSiting
+from planner.scenario import LevelGroups, LevelSpec
 from planner.siting.result import SitingResult
 
 #: A merged-township seat with a sub-center within this distance already has one.
 SEAT_MATCH_M = 500.0
 
-#: Center levels serving a level, grouped by the settings they serve with.
-LevelGroups = list[tuple[tuple[str, ...], LevelSpec]]
 #: Existing centers serving a level, in groups that serve with one set of settings each.
 ServingGroups = list[tuple[gpd.GeoDataFrame, LevelSpec]]
 
 
-def serving_groups(
-    levels: Mapping[str, LevelSpec], stations: StationSiting, level: str
-) -> LevelGroups:
-    """The center levels serving ``level``, grouped by the settings they serve with.
-
-    One group (the level itself and the levels its ``also`` names, by default
-    :data:`planner.scenario.DEFAULT_ALSO`) with the level's settings, unless stations
-    serve the level with a radius of their own (``stations.radius_m`` or ``minutes``):
-    then stations form a second group with :func:`station_spec`.
-    """
-    spec = levels[level]
-    extra = spec.also if spec.also is not None else DEFAULT_ALSO.get(level, ())
-    serving = (level, *[e for e in extra if e != level])
-    if level == "station" or "station" not in serving or not stations.has_radius:
-        return [(serving, spec)]
-    others = tuple(lvl for lvl in serving if lvl != "station")
-    groups = [(others, spec)] if others else []
-    return [*groups, (("station",), station_spec(levels, stations, level))]
-
-
-def station_spec(levels: Mapping[str, LevelSpec], stations: StationSiting, level: str) -> LevelSpec:
-    """The settings stations serve ``level`` with: the level's, with the station radius
-    when ``stations`` gives one."""
-    spec = levels[level]
-    if level == "station" or not stations.has_radius:
-        return spec
-    return spec.model_copy(update={"radius_m": stations.radius_m, "minutes": stations.minutes})
-
-
 def serving(centers: gpd.GeoDataFrame | None, groups: LevelGroups) -> ServingGroups:
-    """The centers of each group of :func:`serving_groups`."""
+    """The centers of each group of :func:`planner.scenario.serving_groups`."""
     return [
         (centers_serving(centers, levels).reset_index(drop=True), spec) for levels, spec in groups
     ]
