@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/coverage.py
 	$(BIN)/python benchmarks/siting.py
 	$(BIN)/python benchmarks/county.py
+	$(BIN)/python benchmarks/outputs.py
 
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv
