@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from planner.errors import PlannerError
 from planner.scenario import LevelSpec
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ def nearest_points(targets_xy: np.ndarray, sources_xy: np.ndarray) -> Nearest:
     index = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
     if len(sources_xy) and n:
+        from scipy.spatial import cKDTree  # only straight-line levels need it
+
         tree = cKDTree(sources_xy)
         k = min(2, len(sources_xy))
         d, i = tree.query(targets_xy, k=k)
@@ -441,27 +445,29 @@ def county_of(villages: gpd.GeoDataFrame, townships: gpd.GeoDataFrame | None) ->
 def rates(
     villages: gpd.GeoDataFrame, results: dict[str, LevelResult], by: pd.Series, unit: str
 ) -> pd.DataFrame:
-    """Coverage by population and by village count per unit (township or county) and level."""
+    """Coverage by population and by village count per unit (township or county) and
+    level; every level's covered flags and population are summed in one grouping."""
     pop = villages["population"].fillna(0).to_numpy(dtype=float)
-    rows = []
-    for level, res in results.items():
-        frame = pd.DataFrame({unit: by.to_numpy(), "pop": pop, "cov": res.covered})
-        frame["cov_pop"] = np.where(frame["cov"], frame["pop"], 0.0)
-        agg = frame.groupby(unit, dropna=False).agg(
-            villages=("pop", "size"),
-            villages_covered=("cov", "sum"),
-            population=("pop", "sum"),
-            population_covered=("cov_pop", "sum"),
-        )
-        agg.insert(0, "level", level)
-        rows.append(agg.reset_index())
-    table = pd.concat(rows, ignore_index=True)
-    table["village_rate"] = table["villages_covered"] / table["villages"].where(
-        table["villages"] > 0
+    covered = {f"cov{i}": res.covered for i, res in enumerate(results.values())}
+    weighted = {f"pop{i}": np.where(cov, pop, 0.0) for i, cov in enumerate(covered.values())}
+    grouped = pd.DataFrame({unit: by.to_numpy(), "pop": pop, **covered, **weighted}).groupby(
+        unit, dropna=False
     )
-    table["population_rate"] = table["population_covered"] / table["population"].where(
-        table["population"] > 0
-    )
+    size, sums = grouped.size(), grouped.sum()
+    per_level = [
+        {
+            "level": level,
+            "villages": size,
+            "villages_covered": sums[f"cov{i}"],
+            "population": sums["pop"],
+            "population_covered": sums[f"pop{i}"],
+        }
+        for i, level in enumerate(results)
+    ]
+    table = pd.concat([pd.DataFrame(c).reset_index() for c in per_level], ignore_index=True)
+    villages_n, population = table["villages"], table["population"]
+    table["village_rate"] = table["villages_covered"] / villages_n.where(villages_n > 0)
+    table["population_rate"] = table["population_covered"] / population.where(population > 0)
     return table
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 
@@ -29,6 +30,7 @@ from planner.siting.proposals import SitingOutcome
 from planner.steps import (
     GridStep,
     after_levels,
+    build_grids,
     centers_with_catchments,
     check_compliance,
     compute_levels,
@@ -41,13 +43,15 @@ from planner.steps import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Engines of the coverage step: in this process, or partitioned by county on Dask.
 ENGINES = ("inprocess", "dask")
 
 #: The steps of :func:`run`, timed in ``plan.timings``
 RUN_STEPS = (
-    "read layers", "road network", "coverage", "audit", "standards", "grids", "siting", "tables",
+    "read layers", "road network", "coverage", "audit", "standards", "grids", "siting",
+    "service areas", "tables",
 )  # fmt: skip
 
 #: Levels of a run, computed for a set of centers (the existing ones, or with proposals)
@@ -102,34 +106,55 @@ def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None 
 def _run(scenario: Scenario, *, client: Any) -> Plan:
     timer = Steps(len(RUN_STEPS), desc="plan")
     try:
-        plan = _run_steps(scenario, client, timer)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-step") as background:
+            plan = _run_steps(scenario, client, timer, background)
     finally:
         timer.close()
-    plan.timings = timer.seconds
+    plan.timings = {step: timer.seconds[step] for step in RUN_STEPS if step in timer.seconds}
     plan.summary["peak_memory_mb"] = peak_memory_mb()
     return plan
 
 
-def _run_steps(scenario: Scenario, client: Any, timer: Steps) -> Plan:
+def _in_background(
+    background: ThreadPoolExecutor, timer: Steps, name: str, func: Callable[..., T], *args: Any
+) -> Future[T]:
+    """Run a step that warns of nothing in the worker thread, timed under its own name."""
+
+    def timed() -> T:
+        with timer.step(name):
+            return func(*args)
+
+    return background.submit(timed)
+
+
+def _run_steps(
+    scenario: Scenario, client: Any, timer: Steps, background: ThreadPoolExecutor
+) -> Plan:
+    """The steps in order; grids and then the service areas are computed in the worker
+    thread, beside the road network and coverage, and beside siting (GEOS, GDAL and most
+    numpy work release the GIL). Their warnings are raised here, in this thread."""
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:
         warn(str(problem))
+    grids = _in_background(background, timer, "grids", build_grids, scenario, layers)
     with timer.step("road network"):
         roads = road_search(scenario, layers)
     levels = _level_runner(scenario, layers, roads, client)
     with timer.step("coverage"):
         results = levels(layers.get("centers"))
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
+    areas = _in_background(
+        background, timer, "service areas", service_areas, results, layers.crs, roads
+    )
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
     with timer.step("standards"):
         centers = centers_with_catchments(layers, results)
         centers, compliance = check_compliance(scenario, centers)
-    with timer.step("grids"):
-        grid_step = make_grids(scenario, layers)
     with timer.step("siting"):
-        siting = propose(scenario, layers, roads=roads, grids=grid_step.grids)
+        grid_result = grids.result().report()
+        siting = propose(scenario, layers, roads=roads, grids=grid_result.grids)
         after = after_levels(layers, siting, results, levels)
     with timer.step("tables"):
         plan = Plan(
@@ -139,18 +164,18 @@ def _run_steps(scenario: Scenario, client: Any, timer: Steps) -> Plan:
             villages=villages,
             centers=centers,
             compliance=compliance,
-            service_areas=service_areas(results, layers.crs, roads),
+            service_areas=areas.result(),
             gaps=gaps(villages, results),
             audit=audit,
             tables=coverage_tables(villages, results, layers),
-            grids=grid_step.grids,
-            grid_issues=grid_step.issues,
+            grids=grid_result.grids,
+            grid_issues=grid_result.issues,
             proposals=siting.proposals,
             budget_curve=siting.budget_curve,
             after=after,
         )
-        _add_tables(plan, grid_step)
-        plan.summary = _summary(plan, grid_step, siting, engine="dask" if client else "inprocess")
+        _add_tables(plan, grid_result)
+        plan.summary = _summary(plan, grid_result, siting, engine="dask" if client else "inprocess")
     return plan
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -169,10 +169,24 @@ class GridStep:
     issues: gpd.GeoDataFrame | None
     by_village: pd.DataFrame | None
     stats: dict[str, Any]
+    #: data warnings of the step, raised by :meth:`report` (in the caller's thread)
+    notes: list[str] = field(default_factory=list)
+
+    def report(self) -> GridStep:
+        """Warn of each of :attr:`notes`; the step itself."""
+        for note in self.notes:
+            warn(note)
+        return self
 
 
 def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
-    """Check the user's grid layer when one is given, else generate grids.
+    """:func:`build_grids` with its warnings raised."""
+    return build_grids(scenario, layers).report()
+
+
+def build_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
+    """Check the user's grid layer when one is given, else generate grids; nothing is
+    warned (the warnings are in ``notes``), so this may run in a worker thread.
 
     Village polygons come from ``village_areas``; without them they are derived from the
     village points and township polygons (and a warning says so).
@@ -185,8 +199,7 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         return GridStep(None, None, None, {})
     if areas is None and layers.get("townships") is None:
         reason = "no [layers.village_areas] or [layers.townships] to take village boundaries from"
-        warn(f"grids skipped: {reason}")
-        return GridStep(None, None, None, {"skipped": reason})
+        return GridStep(None, None, None, {"skipped": reason}, [f"grids skipped: {reason}"])
     user = layers.get("grids")
     if user is not None:
         if areas is None:
@@ -210,10 +223,9 @@ def make_grids(scenario: Scenario, layers: LayerSet) -> GridStep:
         urban_workers_per_grid=settings.workers_per_grid_urban,
         lang=scenario.outputs.lang,
     )
-    for note in result.warnings:
-        warn(f"grids: {note}")
     stats = {"source": "generated", "derived_village_areas": result.derived_areas, **result.stats}
-    return GridStep(result.grids, None, result.villages, stats)
+    notes = [f"grids: {note}" for note in result.warnings]
+    return GridStep(result.grids, None, result.villages, stats, notes)
 
 
 def after_levels(

@@ -51,3 +51,29 @@ def test_write_png_crops_only_figures_without_a_layout(tmp_path):
             sizes[layout] = image.size
     assert sizes["constrained"] == (200, 150)  # laid out: saved whole
     assert sizes[None] != (200, 150)  # cropped to the drawing
+
+
+def _bar_figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    for i, ax in enumerate(fig.subplots(1, 2)):
+        ax.barh(range(5), [3, 1, 4, 1, 5])
+        ax.set_yticks(range(5), labels=[f"a long tick label {k}" for k in range(5)])
+        ax.set_title(f"panel {i}")
+    fig.suptitle("title")
+    return fig
+
+
+def test_write_png_draws_the_same_pixels_as_savefig(tmp_path):
+    """A figure with constrained layout: the same PNG as ``savefig`` writes of the same
+    figure, and the figure keeps its dpi and layout engine."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    expected = tmp_path / "savefig.png"
+    _bar_figure().savefig(expected, format="png", dpi=150)
+    fig = _bar_figure()
+    written = write_png(tmp_path / "ours.png", fig)
+    assert written.read_bytes() == expected.read_bytes()
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    assert fig.get_dpi() == 100

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -108,6 +109,39 @@ def test_coverage_tables_are_consistent(targets, sources, radius):
         villages["population"][res.covered].sum()
     )
     assert len(gaps(villages, {"village": res})) == int((~res.covered).sum())
+
+
+def test_rates_of_several_levels_equal_a_count_per_unit_and_level():
+    """Every level's rates from the one grouping equal plain Python sums per unit,
+    villages outside every unit (no code) included as one unit listed last."""
+    rng = np.random.default_rng(3)
+    n = 30
+    villages = frame(
+        rng.integers(0, 50, (n, 2)).tolist(),
+        id=[f"v{i}" for i in range(n)],
+        population=np.where(rng.random(n) < 0.2, np.nan, rng.integers(1, 900, n)),
+    )
+    codes = [None if i % 7 == 0 else f"t{i % 4}" for i in range(n)]
+    centers = frame([(10, 10), (40, 40)], id=["a", "b"], level=["village", "village"])
+    results = {
+        level: level_coverage(
+            villages, centers_serving(centers, ("village",)), level, LevelSpec(radius_m=radius)
+        )
+        for level, radius in (("near", 800.0), ("far", 2500.0))
+    }
+    table = rates(villages, results, pd.Series(codes, dtype="string"), "township_id")
+    pop = villages["population"].fillna(0).tolist()
+    expected = []
+    for level, res in results.items():
+        for key in [*sorted({c for c in codes if c}), None]:
+            rows = [i for i in range(n) if codes[i] == key]
+            hit = [i for i in rows if res.covered[i]]
+            pops = (sum(pop[i] for i in rows), sum(pop[i] for i in hit))
+            expected.append((level, key, len(rows), len(hit), *pops))
+    got = table[["level", "township_id", "villages", "villages_covered", "population",
+                 "population_covered"]].astype(object).where(table.notna(), None)  # fmt: skip
+    assert [tuple(r) for r in got.itertuples(index=False)] == expected
+    assert table["population_rate"].tolist() == pytest.approx([e[5] / e[4] for e in expected])
 
 
 def test_sub_centers_serve_the_township_level():

@@ -97,3 +97,12 @@ def test_negative_and_infinite_counts_are_unknown():
     assert "village 150521100002: households inf is not a count: treated as unknown" in res.warnings
     assert len(res.grids) == 2 and res.grids["households"].isna().all()
     assert (res.grids["workers"] == 1).all()
+
+
+def test_touching_villages_are_not_overlaps_but_a_village_inside_another_is():
+    outer = box(X0, Y0, X0 + 1000, Y0 + 1000)
+    neighbour = box(X0 + 1000, Y0, X0 + 2000, Y0 + 1000)  # shares an edge only
+    inner = box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)  # inside `outer`
+    res = generate_grids(villages_gdf([outer, neighbour, inner], [60, 60, 60]))
+    overlaps = [w for w in res.warnings if "overlap" in w]
+    assert overlaps == ["villages 150521100001 and 150521100003 overlap by 40,000 m²"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from network_helpers import frame, line
 
 from planner.errors import PlannerError
 from planner.network import build_network, to_networkx
+from planner.network.noding import spatial_order
 
 
 def test_bad_speeds_raise():
@@ -55,3 +59,35 @@ def test_networkx_model_attributes():
     ((_, _, d),) = drive.edges(data=True)
     assert d["travel_time"] == pytest.approx(100 / (60 / 3.6))
     assert {graph.nodes[n]["x"] for n in graph} == {0.0, 100.0}
+
+
+def test_morton_order_matches_bit_by_bit_interleave():
+    rng = np.random.default_rng(5)
+    xy = np.round(rng.uniform(0, 5000, (500, 2)), -2)  # many ties
+    span = np.maximum(np.ptp(xy, axis=0), 1e-9)
+    cell = ((xy - xy.min(axis=0)) / span * 65535).astype(np.int64)
+    code = [
+        sum(((int(c[axis]) >> bit) & 1) << (2 * bit + axis) for bit in range(16) for axis in (0, 1))
+        for c in cell
+    ]
+    assert spatial_order(xy).tolist() == sorted(range(len(xy)), key=lambda i: code[i])
+
+
+def test_modes_using_every_edge_share_one_spatial_index():
+    roads = frame([line((0, 0), (100, 0)), line((100, 0), (100, 100))], highway=["residential"] * 2)
+    net = build_network(roads, min_component_nodes=1)
+    assert net._tree("walk")[0] is net._tree("drive")[0] is net._tree(None)[0]
+    paths = frame(
+        [line((0, 0), (100, 0)), line((100, 0), (100, 100))], highway=["residential", "footway"]
+    )
+    net = build_network(paths, min_component_nodes=1)
+    assert net._tree("drive")[1].tolist() == [0] and net._tree("walk")[0] is net._tree(None)[0]
+
+
+def test_importing_the_network_and_siting_loads_no_networkx_or_highspy():
+    code = (
+        "import sys, planner.network, planner.siting, planner.pipeline; "
+        "print(sorted({'networkx', 'highspy'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

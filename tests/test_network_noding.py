@@ -116,3 +116,46 @@ def test_non_finite_road_coordinates_are_refused(bad):
         PlannerError, match=r"NaN or infinite coordinates in 1 row\(s\) \(first: row 2\)"
     ):
         build_network(roads, min_component_nodes=1)
+
+
+def test_unchanged_lines_keep_their_geometry_and_changed_ones_are_rebuilt():
+    """Pieces equal what the coordinates say, whether noding reused a line or not."""
+    whole = line((0, 50), (0, 60))  # meets nothing: its own piece, kept as is
+    bent = line((0, 0), (10, 0), (10, 10))  # one piece, several vertices
+    crossed = line((100, -10), (100, 10))  # cut by `across`
+    across = line((90, 0), (110, 0))
+    repeated = line((200, 0), (200, 0), (210, 0))  # repeated vertex dropped
+    lifted = shapely.LineString([(300, 0, 5), (310, 0, 5)])  # Z dropped
+    ring = shapely.LinearRing([(400, 0), (410, 0), (410, 10), (400, 0)])  # cut into lines
+    lines = [whole, bent, crossed, across, repeated, lifted, ring]
+    net = build_network(frame(lines), tolerance_m=0.0, min_component_nodes=1)
+    pieces = np.asarray(net.edges.geometry.values)
+    by_line = {k: pieces[(net.edges["line"] == k).to_numpy()] for k in range(len(lines))}
+    assert by_line[0][0] is whole and by_line[1][0] is bent
+    assert len(by_line[2]) == len(by_line[3]) == 2
+    assert shapely.equals(by_line[4][0], line((200, 0), (210, 0)))
+    assert shapely.get_num_coordinates(by_line[4][0]) == 2
+    assert not shapely.has_z(by_line[5][0])
+    assert shapely.equals(by_line[5][0], line((300, 0), (310, 0)))
+    assert (shapely.get_type_id(pieces) == shapely.GeometryType.LINESTRING).all()
+    xy, index = shapely.get_coordinates(pieces, return_index=True)
+    rebuilt = shapely.linestrings(xy, indices=index)
+    assert (shapely.to_wkb(rebuilt) == shapely.to_wkb(pieces)).all()
+
+
+def test_segments_cut_at_every_vertex_reuse_their_geometry_and_match_polylines():
+    """Roads digitised segment by segment give the same network as whole polylines."""
+    rng = np.random.default_rng(3)
+    paths = [np.cumsum(rng.uniform(-10, 30, (6, 2)), axis=0) + 80 * i for i in range(8)]
+    paths += [np.stack([np.full(6, x), np.linspace(-20, 700, 6)], axis=1) for x in (50, 300)]
+    polylines = [shapely.LineString(p) for p in paths]
+    segments = [shapely.LineString(p[i : i + 2]) for p in paths for i in range(len(p) - 1)]
+    a = build_network(frame(polylines), tolerance_m=0.0, min_component_nodes=1)
+    b = build_network(frame(segments), tolerance_m=0.0, min_component_nodes=1)
+    assert a.report["crossings"] > 0 and b.report["crossings"] == a.report["crossings"]
+    assert b.edges["length"].sum() == pytest.approx(a.edges["length"].sum())
+    assert set(map(tuple, a.node_xy.tolist())) <= set(map(tuple, b.node_xy.tolist()))
+    whole = shapely.buffer(shapely.union_all(a.edges.geometry.values), 1e-6)
+    assert shapely.covered_by(b.edges.geometry.values, whole).all()
+    kept = [g for g in b.edges.geometry.values if any(g is s for s in segments)]
+    assert 0 < len(kept) < len(segments)

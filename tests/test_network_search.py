@@ -32,6 +32,9 @@ def test_sites_within_in_many_small_batches_matches_networkx(monkeypatch, weight
     small = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
     monkeypatch.setattr(_search, "CHUNK_CELLS", 50)  # batches halve down to single sites
     single = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
+    monkeypatch.setattr(_search, "DENSE_CELLS", 0)  # every batch one source at a time
+    one_by_one = sites_within(net, demand, sites, cutoff=cutoff, weight=weight)
+    assert (one_by_one != single).nnz == 0
     graph, _ = reference_nearest(net, sites, demand, cutoff=cutoff, weight=weight, mode="walk")
     expected = {}
     for k in range(len(sites)):
@@ -42,7 +45,7 @@ def test_sites_within_in_many_small_batches_matches_networkx(monkeypatch, weight
             if (1, j) in reach and reach[(1, j)] + access(demand, j, weight) <= cutoff:
                 expected[j, k] = reach[(1, j)] + access(demand, j, weight)
     assert 50 < len(expected) < len(sites) * len(demand) / 4
-    for matrix in (whole, small, single):
+    for matrix in (whole, small, single, one_by_one):
         coo = matrix.tocoo()
         got = {(int(r), int(c)): v for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)}
         assert got.keys() == expected.keys()

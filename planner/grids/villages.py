@@ -60,6 +60,8 @@ def note_overlaps(table: gpd.GeoDataFrame, notes: list[str]) -> None:
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     pair = left < right
     left, right = left[pair], right[pair]
+    inner = ~shapely.touches(geoms[left], geoms[right])  # touching pairs share no area
+    left, right = left[inner], right[inner]
     area = shapely.area(shapely.intersection(geoms[left], geoms[right]))
     smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
     ids = table["id"].to_numpy()

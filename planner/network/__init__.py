@@ -1,7 +1,8 @@
 """Road networks: building a graph from road lines, snapping, and bounded searches.
 
 :mod:`~planner.network.graph` builds a :class:`RoadNetwork` from road lines (noded by
-:mod:`~planner.network.noding`, read by :mod:`~planner.network.osm`);
+:mod:`~planner.network.noding` after the checks of
+:mod:`~planner.network.lines`, read by :mod:`~planner.network.osm`);
 :mod:`~planner.network.snapping` joins points to it; :mod:`~planner.network.queries` runs
 the bounded searches (on the private machinery of :mod:`~planner.network.search` and
 :mod:`~planner.network.areas`).

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
@@ -24,15 +23,18 @@ import shapely
 from scipy.sparse import csr_matrix
 
 from planner.errors import PlannerError
+from planner.network.lines import prepare_lines
 from planner.network.noding import (
     drop_fragments,
     group_starts,
     node_lines,
     point_ids,
-    prepare_lines,
     spatial_order,
 )
 from planner.network.osm import read_road_lines
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 T = TypeVar("T")
 
@@ -154,6 +156,9 @@ class RoadNetwork:
         return self.cached(("base", mode, weight), lambda: build_base(self, mode, weight))
 
     def _tree(self, mode: str | None) -> tuple[shapely.STRtree, np.ndarray]:
+        """STRtree of the edges ``mode`` may use (all edges: one tree for every mode)."""
+        if mode is not None and np.count_nonzero(self.speed_kph(mode)) == len(self.edges):
+            mode = None
         key = ("tree", mode)
         if key not in self._cache:
             ids = (
@@ -351,6 +356,8 @@ def to_networkx(net: RoadNetwork, *, mode: str | None = None) -> nx.MultiDiGraph
         Nodes ``x``, ``y``; edges ``length``, ``highway``, ``maxspeed``, ``oneway``,
         ``reversed``, ``name``, ``geometry``, ``speed_kph``, ``travel_time``; graph ``crs``.
     """
+    import networkx as nx
+
     graph = nx.MultiDiGraph(crs=net.crs, mode=mode or "all")
     graph.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(net.node_xy.tolist()))
     e = net.edges

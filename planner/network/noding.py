@@ -16,24 +16,20 @@ or more vertices (same coordinates), giving pieces that meet only at their ends.
 that closes on itself is cut once more at its middle vertex. Cost is dominated by the
 STRtree bbox query of all segments against each other, O(S log S) for S segments.
 
-Also here: checking and exploding the input lines (:func:`prepare_lines`) and dropping
-small disconnected fragments (:func:`drop_fragments`).
+Also here: dropping small disconnected fragments (:func:`drop_fragments`); the input lines
+are checked and exploded by :func:`planner.network.lines.prepare_lines`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import pyproj
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from planner.errors import PlannerError
-from planner.network.osm import parse_maxspeed, parse_oneway
 
 
 @dataclass
@@ -60,6 +56,64 @@ class Noded:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class _Source:
+    """The input lines with their vertices, to reuse a line's own geometry wherever noding
+    leaves it unchanged (creating GEOS geometries is the costly part of noding)."""
+
+    lines: np.ndarray
+    xy: np.ndarray
+    line: np.ndarray
+    #: position of each line's first vertex in ``xy``, and its vertex count
+    start: np.ndarray
+    count: np.ndarray
+    #: lines that are plain 2D LineStrings (a copy made from ``xy`` would equal them)
+    plain: np.ndarray
+
+    @classmethod
+    def of(cls, lines: np.ndarray) -> _Source:
+        """Vertices of ``lines`` and which lines can stand for their own copies."""
+        xy, line = shapely.get_coordinates(lines, return_index=True)
+        count = np.bincount(line, minlength=len(lines))
+        start = np.r_[0, np.cumsum(count)[:-1]]
+        plain = (shapely.get_type_id(lines) == shapely.GeometryType.LINESTRING) & (
+            shapely.get_coordinate_dimension(lines) == 2
+        )
+        return cls(np.asarray(lines), xy, line, start, count, plain)
+
+    def segments(self, xy: np.ndarray, line: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Two-point LineStrings ``xy[seg]``-``xy[seg + 1]``: a line's own geometry when it
+        is that segment, unchanged."""
+        held = np.bincount(line, minlength=len(self.lines))[line[seg]]
+        own = (held == 2) & (self.count[line[seg]] == 2) & self.plain[line[seg]]
+        out = self.lines[line[seg]]
+        new = np.flatnonzero(~own)
+        if len(new):
+            out[new] = shapely.linestrings(np.stack([xy[seg[new]], xy[seg[new] + 1]], axis=1))
+        return out
+
+    def pieces(self, xy: np.ndarray, line: np.ndarray, piece: np.ndarray) -> np.ndarray:
+        """LineStrings of the vertices ``xy`` grouped by ``piece`` (sorted), each from
+        ``line``: the line's own geometry when the piece is the whole line, unchanged."""
+        first = np.flatnonzero(group_starts(piece))
+        n = np.diff(np.r_[first, len(piece)])
+        of = line[first]
+        own = self.plain[of] & (self.count[of] == n)
+        own &= np.bincount(of, minlength=len(self.lines))[of] == 1
+        rank = np.arange(len(piece)) - first[piece]
+        at = self.start[line] + np.minimum(rank, self.count[line] - 1)
+        moved = np.any(self.xy[at] != xy, axis=1)
+        own &= np.bincount(piece[moved], minlength=len(first)) == 0
+        out = self.lines[of]
+        new = np.flatnonzero(~own)
+        if len(new):
+            redo = ~own[piece]
+            out[new] = shapely.linestrings(
+                xy[redo], indices=np.cumsum(group_starts(piece[redo])) - 1
+            )
+        return out
+
+
 def point_ids(xy: np.ndarray) -> tuple[np.ndarray, int]:
     """Identify equal coordinate pairs: (id per row, number of distinct points)."""
     if len(xy) == 0:
@@ -82,11 +136,15 @@ def spatial_order(xy: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     span = np.maximum(np.ptp(xy, axis=0), 1e-9)
     cell = ((xy - xy.min(axis=0)) / span * 65535).astype(np.uint64)
-    code = np.zeros(len(xy), dtype=np.uint64)
-    for bit in range(16):
-        for axis in (0, 1):
-            code |= ((cell[:, axis] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + axis)
+    code = _spread_bits(cell[:, 0]) | (_spread_bits(cell[:, 1]) << np.uint64(1))
     return np.argsort(code, kind="stable")
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """Bit ``i`` of each 16-bit value moved to bit ``2i`` (the Morton interleave)."""
+    for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
 
 
 def group_starts(keys: np.ndarray) -> np.ndarray:
@@ -242,8 +300,8 @@ def node_lines(lines: np.ndarray, *, tolerance: float, layer: np.ndarray | None 
     -------
     Noded
     """
-    xy, line = shapely.get_coordinates(lines, return_index=True)
-    xy, line, _, zero = _drop_repeats(xy, line, np.zeros(len(xy), dtype=bool))
+    source = _Source.of(lines)
+    xy, line, _, zero = _drop_repeats(source.xy, source.line, np.zeros(len(source.xy), bool))
     alive = np.bincount(line)[line] >= 2
     xy, line = xy[alive], line[alive]
     if len(xy) == 0:
@@ -255,14 +313,15 @@ def node_lines(lines: np.ndarray, *, tolerance: float, layer: np.ndarray | None 
             np.empty((2, 0, 2)),
             {"zero_length_segments": zero, **counts},
         )
-    xy, inserted, counts = _junctions(xy, line, layer, tolerance)
+    xy, inserted, counts = _junctions(xy, line, layer, tolerance, source)
     xy, line, node = _insert(xy, line, *inserted)
     node, loops = _split_loops(xy, line, node)
-    return _pieces(xy, line, node, {"zero_length_segments": zero, **counts, "self_loops": loops})
+    counts = {"zero_length_segments": zero, **counts, "self_loops": loops}
+    return _pieces(xy, line, node, counts, source)
 
 
 def _junctions(
-    xy: np.ndarray, line: np.ndarray, layer: np.ndarray | None, tolerance: float
+    xy: np.ndarray, line: np.ndarray, layer: np.ndarray | None, tolerance: float, source: _Source
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], dict[str, int]]:
     """Passes A to C → (vertices after pass A, points to insert, counts).
 
@@ -271,7 +330,7 @@ def _junctions(
     """
     is_start, is_end = _ends(line)
     seg = np.flatnonzero(~is_end)
-    segments = np.asarray(shapely.linestrings(np.stack([xy[seg], xy[seg + 1]], axis=1)))
+    segments = source.segments(xy, line, seg)
     tree = shapely.STRtree(segments)
     pid, _ = point_ids(xy)
     dangle = (is_start | is_end) & (np.bincount(pid)[pid] == 1)
@@ -325,10 +384,12 @@ def _insert(
     return xy, line, node
 
 
-def _pieces(xy: np.ndarray, line: np.ndarray, node: np.ndarray, counts: dict[str, int]) -> Noded:
+def _pieces(
+    xy: np.ndarray, line: np.ndarray, node: np.ndarray, counts: dict[str, int], source: _Source
+) -> Noded:
     """Cut lines at their node vertices into the pieces of a :class:`Noded`."""
     piece, emit = _cut(xy, line, node)
-    pieces = shapely.linestrings(xy[emit], indices=piece)
+    pieces = source.pieces(xy[emit], line[emit], piece)
     first = group_starts(piece)
     last = np.r_[first[1:], True]
     ends = np.stack([xy[emit[first]], xy[emit[last]]])
@@ -345,91 +406,6 @@ def _split_loops(xy: np.ndarray, line: np.ndarray, node: np.ndarray) -> tuple[np
     node = node.copy()
     node[middle] = True
     return node, int(closed.sum())
-
-
-def check_metric(crs: object, what: str) -> None:
-    """Raise :class:`PlannerError` unless ``crs`` is a projected CRS in metres."""
-    if crs is None:
-        raise PlannerError(f"{what} have no CRS; set the CRS they were drawn in")
-    crs = pyproj.CRS.from_user_input(crs)
-    if crs.is_geographic:
-        raise PlannerError(
-            f"{what} are in a geographic CRS ({crs.name}, degrees); "
-            "project them to a metric CRS first"
-        )
-    unit = crs.axis_info[0].unit_name if crs.axis_info else "unknown"
-    if unit not in ("metre", "meter"):
-        raise PlannerError(f"{what} use CRS units {unit!r}; a CRS in metres is needed")
-
-
-def prepare_lines(
-    lines: gpd.GeoDataFrame, tolerance_m: float
-) -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
-    """Check the input; explode to LineStrings with canonical attributes per part."""
-    if not isinstance(lines, gpd.GeoDataFrame):
-        raise PlannerError(f"road lines must be a GeoDataFrame, got {type(lines).__name__}")
-    if not (np.isfinite(tolerance_m) and tolerance_m >= 0):
-        raise PlannerError(f"tolerance_m must be a distance >= 0, got {tolerance_m!r}")
-    if lines.empty:
-        raise PlannerError("no road lines: the roads layer is empty")
-    check_metric(lines.crs, "road lines")
-    geoms = np.asarray(lines.geometry.values)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    _check_geometries(geoms, missing)
-    frame = lines[~missing]
-    attrs, reverse = _line_attributes(frame)
-    geoms = geoms[~missing]
-    geoms[reverse] = shapely.reverse(geoms[reverse])
-    if (shapely.get_type_id(geoms) == 5).any():
-        parts, part_of = shapely.get_parts(geoms, return_index=True)
-    else:
-        parts, part_of = geoms, np.arange(len(geoms))
-    report = {"input_lines": len(lines), "empty_geometries": int(missing.sum())}
-    return parts, attrs.iloc[part_of].reset_index(drop=True), report
-
-
-def _check_geometries(geoms: np.ndarray, missing: np.ndarray) -> None:
-    """Refuse non-line geometries, all-empty input and non-finite coordinates."""
-    kind = shapely.get_type_id(geoms)
-    bad = np.flatnonzero(~missing & ~np.isin(kind, [1, 2, 5]))
-    if len(bad):
-        types = sorted({g.geom_type for g in geoms[bad]})
-        raise PlannerError(
-            f"road lines must be LineString or MultiLineString; {len(bad)} row(s) are "
-            f"{', '.join(types)} (first: row {bad[0] + 1})"
-        )
-    if missing.all():
-        raise PlannerError(f"no road lines: all {len(geoms)} geometries are empty")
-    xy, index = shapely.get_coordinates(geoms[~missing], return_index=True)
-    nonfinite = np.flatnonzero(~missing)[np.unique(index[~np.isfinite(xy).all(axis=1)])]
-    if len(nonfinite):
-        raise PlannerError(
-            f"road lines have NaN or infinite coordinates in {len(nonfinite)} row(s) "
-            f"(first: row {nonfinite[0] + 1}); fix or delete those lines"
-        )
-
-
-def _line_attributes(frame: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Canonical attributes per line (``highway``, ``maxspeed``, ``oneway``, ``name``,
-    ``layer``, ``line``) and the mask of lines to reverse (one-way against the geometry)."""
-    n = len(frame)
-    oneway, reverse = (
-        parse_oneway(frame["oneway"]) if "oneway" in frame else (np.zeros(n, bool),) * 2
-    )
-    empty = pd.Series(pd.NA, index=frame.index, dtype="string")
-    attrs = pd.DataFrame(
-        {
-            "highway": frame.get("highway", empty).astype("string").fillna("").to_numpy(),
-            "maxspeed": parse_maxspeed(frame.get("maxspeed", empty)).to_numpy(),
-            "oneway": oneway,
-            "name": frame.get("name", empty).astype("string").to_numpy(),
-            "layer": pd.to_numeric(frame.get("layer", empty), errors="coerce")
-            .fillna(0)
-            .to_numpy(dtype=int),
-            "line": frame.index.to_numpy(),
-        }
-    )
-    return attrs, reverse
 
 
 def drop_fragments(

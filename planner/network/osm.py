@@ -17,7 +17,6 @@ import zlib
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -168,6 +167,8 @@ def _geofabrik(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _read_graphml(path: Path) -> gpd.GeoDataFrame:
     """Edges of an OSMnx GraphML file as lines; two-way edge pairs become one line."""
+    import networkx as nx
+
     try:
         graph = nx.read_graphml(path, force_multigraph=True)
     except Exception as exc:  # networkx raises several parser-specific types

@@ -20,6 +20,9 @@ from planner.network.noding import group_starts, spatial_order
 
 #: Dense distance cells per Dijkstra batch in :func:`pairs_within` (~160 MB of float64).
 CHUNK_CELLS = 20_000_000
+#: Above this many cells (16 MB) a batch is searched one source at a time: touching a large
+#: fresh block costs more than the searches (the costs are the same either way).
+DENSE_CELLS = 2_000_000
 #: Sources per batch in :func:`pairs_within` (halved while a batch exceeds CHUNK_CELLS).
 _BATCH = 64
 
@@ -238,7 +241,8 @@ def pairs_within(
     Sources are taken in Z-order, a batch at a time, and each batch searches only the
     nodes within ``reach_m`` (straight line, the farthest a cost of ``cutoff`` can get
     along roads) of the box around its on-road points: the same costs as a search of the
-    whole graph, with dense ``batch × nodes`` blocks that stay small.
+    whole graph, with dense ``batch × nodes`` blocks that stay small (a batch whose block
+    would be large is searched one source at a time, see :func:`_batch_costs`).
     """
     node = aug.nodes[1]
     on = np.flatnonzero(node >= 0)
@@ -260,11 +264,9 @@ def pairs_within(
             size = max(1, len(block) // 2)
             continue
         local[keep] = np.arange(len(keep))
-        dist = dijkstra(
-            aug.graph[keep][:, keep], directed=True, indices=local[aug.access[block]], limit=cutoff
-        )
         near = on[local[node[on]] >= 0]
-        cost = dist[:, local[node[near]]] + walk[near]
+        sub = aug.graph[keep][:, keep]
+        cost = _batch_costs(sub, local[aug.access[block]], local[node[near]], cutoff) + walk[near]
         r, c = np.nonzero(np.isfinite(cost) & (cost <= cutoff))
         rows.append(near[c])
         cols.append(block[r])
@@ -273,6 +275,21 @@ def pairs_within(
         first, size = first + len(block), _BATCH
     data = (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols)))
     return coo_matrix(data, shape=shape).tocsr()
+
+
+def _batch_costs(
+    graph: csr_matrix, starts: np.ndarray, targets: np.ndarray, cutoff: float
+) -> np.ndarray:
+    """``len(starts) × len(targets)`` costs within ``cutoff`` (inf beyond): one dense
+    bounded Dijkstra for a small block, else one search per start keeping only the
+    target columns."""
+    if len(starts) * graph.shape[0] <= DENSE_CELLS:
+        return dijkstra(graph, directed=True, indices=starts, limit=cutoff)[:, targets]
+    rows = [
+        dijkstra(graph, directed=True, indices=start, limit=cutoff, min_only=True)[targets]
+        for start in starts
+    ]
+    return np.stack(rows)
 
 
 def _node_xy(net: RoadNetwork, aug: Augmented) -> np.ndarray:

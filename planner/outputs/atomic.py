@@ -124,10 +124,28 @@ def write_png(path: str | os.PathLike[str], fig: Any, *, dpi: int = 150) -> Path
 
     A figure without a layout engine is cropped to its content (``bbox_inches="tight"``);
     one with a layout engine (constrained or tight layout) already fits its content and
-    is saved as laid out, which spares a second drawing pass.
+    is saved as laid out (:func:`_save_laid_out`).
     """
     target = Path(path)
-    crop = "tight" if fig.get_layout_engine() is None else None
+    engine = fig.get_layout_engine()
     with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=crop)
+        if engine is None:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        else:
+            _save_laid_out(fig, tmp, dpi=dpi)
     return target
+
+
+def _save_laid_out(fig: Any, path: Path, *, dpi: int) -> None:
+    """Save a figure with a layout engine: the layout runs once at ``dpi`` and the figure
+    is drawn once (``savefig`` would draw it twice, the first time only to lay it out),
+    giving the same pixels; the figure keeps its dpi and layout engine."""
+    engine, old_dpi = fig.get_layout_engine(), fig.get_dpi()
+    try:
+        fig.set_dpi(dpi)
+        engine.execute(fig)
+        fig.set_layout_engine("none")
+        fig.savefig(path, format="png", dpi=dpi)
+    finally:
+        fig.set_layout_engine(engine)
+        fig.set_dpi(old_dpi)

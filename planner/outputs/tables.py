@@ -122,7 +122,10 @@ def defuse_formulas(table: pd.DataFrame) -> pd.DataFrame:
         ):
             continue
         cells = column.to_numpy(object)
-        risky = [i for i, v in enumerate(cells) if defuse_formula(v) is not v]
+        starts = [
+            i for i, v in enumerate(cells) if isinstance(v, str) and v.startswith(FORMULA_STARTS)
+        ]
+        risky = [i for i in starts if defuse_formula(cells[i]) is not cells[i]]
         if risky:
             categorical = isinstance(column.dtype, pd.CategoricalDtype)
             fixed = column.astype(object) if categorical else column.copy()

@@ -75,7 +75,9 @@ _LAYER_OPTIONS: dict[str, dict[str, str]] = {
     "geojson": {"RFC7946": "YES"},
     "fgb": {"SPATIAL_INDEX": "NO"},
 }
-# Sidecar files of a Shapefile that a new write must not leave stale.
+# Formats written through GDAL's Arrow interface (:func:`_arrow_safe` layers): the same
+# file, in about half the time.
+_ARROW = frozenset({"gpkg", "fgb"})
 # Shapefile encodings offered, with the code page name GDAL writes to ``.cpg``.
 _SHAPEFILE_ENCODINGS = {"utf-8": "UTF-8", "gbk": "CP936"}
 _DBF_NAME_BYTES = 10
@@ -110,7 +112,8 @@ def write_gpkg(
     with atomic_path(target) as tmp:
         for name, gdf in layers.items():
             out = _prepare(gdf, crs=crs)
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG")
+            arrow = _arrow_safe(out)
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", use_arrow=arrow)
     return target
 
 
@@ -173,7 +176,28 @@ def _write_layer(out: gpd.GeoDataFrame, tmp: Path, name: str, *, encoding: str) 
         if name == "kml":
             out = _kml_columns(out)
             driver = "LIBKML" if "LIBKML" in pyogrio.list_drivers(write=True) else "KML"
-        pyogrio.write_dataframe(out, tmp, driver=driver, layer_options=_LAYER_OPTIONS.get(name))
+        pyogrio.write_dataframe(
+            out,
+            tmp,
+            driver=driver,
+            layer_options=_LAYER_OPTIONS.get(name),
+            use_arrow=name in _ARROW and _arrow_safe(out),
+        )
+
+
+def _arrow_safe(gdf: gpd.GeoDataFrame) -> bool:
+    """Whether the Arrow write path gives the same file as the row-by-row one: not for
+    date-times, nor for object columns holding anything but text (written as text row by
+    row, as numbers through Arrow)."""
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        dtype = gdf[col].dtype
+        if dtype.kind in "mM" or isinstance(dtype, pd.DatetimeTZDtype):
+            return False
+        if dtype.kind == "O" and not all(type(v) is str for v in gdf[col].to_numpy()):
+            return False
+    return True
 
 
 def _format_name(path: str | os.PathLike[str], fmt: str | None) -> str:

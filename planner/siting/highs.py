@@ -7,10 +7,13 @@ Builders take the reduced instances prepared by :mod:`planner.siting` and return
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import highspy
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ def run_highs(
     a = sp.csc_array(matrix)
     if a.shape[1] == 0:
         return MipOutcome(np.empty(0), 0.0, 0.0, "optimal")
+    import highspy  # loaded only when a model is solved
+
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit), 0.01))
@@ -75,6 +80,8 @@ def _highs_lp(
     maximize: bool,
 ) -> highspy.HighsLp:
     """The model as HiGHS's column-wise ``HighsLp``."""
+    import highspy
+
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
     lp.col_cost_ = np.asarray(cost, dtype=float)
@@ -94,6 +101,8 @@ def _highs_lp(
 
 def _outcome(h: highspy.Highs, integer: np.ndarray, maximize: bool) -> MipOutcome | None:
     """What a finished run found; ``None`` without a feasible point."""
+    import highspy
+
     info = h.getInfo()
     if info.primal_solution_status != highspy.kSolutionStatusFeasible:
         return None
