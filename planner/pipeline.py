@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import geopandas as gpd
 
 from planner.audit import full_coverage_audit
-from planner.catchment import LevelResult, annotate_villages, gaps
+from planner.catchment import CoverageLevels, LevelResult, annotate_villages, gaps
 from planner.errors import PlannerError, warn
 from planner.layers import LayerSet, load_layers
 from planner.plan import Plan, peak_memory_mb, proposal_list, solver_summary, summarize
@@ -55,7 +55,7 @@ RUN_STEPS = (
 )  # fmt: skip
 
 #: Levels of a run, computed for a set of centers (the existing ones, or with proposals)
-LevelRunner = Callable[[gpd.GeoDataFrame | None], dict[str, LevelResult]]
+LevelRunner = Callable[[gpd.GeoDataFrame | None, CoverageLevels], dict[str, LevelResult]]
 
 
 def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None = None) -> Plan:
@@ -141,8 +141,9 @@ def _run_steps(
     with timer.step("road network"):
         roads = road_search(scenario, layers)
     levels = _level_runner(scenario, layers, roads, client)
+    coverage = coverage_levels(scenario)
     with timer.step("coverage"):
-        results = levels(layers.get("centers"))
+        results = levels(layers.get("centers"), coverage)
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
     areas = _in_background(
         background, timer, "service areas", service_areas, results, layers.crs, roads
@@ -155,7 +156,7 @@ def _run_steps(
     with timer.step("siting"):
         grid_result = grids.result().report()
         siting = propose(scenario, layers, roads=roads, grids=grid_result.grids)
-        after = after_levels(layers, siting, results, levels)
+        after = after_levels(layers, siting, results, levels, coverage)
     with timer.step("tables"):
         plan = Plan(
             scenario=scenario,
@@ -183,13 +184,12 @@ def _level_runner(
     scenario: Scenario, layers: LayerSet, roads: RoadSearch | None, client: Any
 ) -> LevelRunner:
     """Coverage of the scenario's levels for a set of centers, in this process or on Dask."""
-    levels = coverage_levels(scenario)
     villages = layers["villages"]
     if client is None:
-        return lambda centers: compute_levels(villages, centers, levels, roads=roads)
+        return lambda centers, levels: compute_levels(villages, centers, levels, roads=roads)
     from planner.distributed import compute_levels_dask
 
-    return lambda centers: compute_levels_dask(
+    return lambda centers, levels: compute_levels_dask(
         villages,
         centers,
         levels,

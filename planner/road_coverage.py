@@ -4,6 +4,7 @@ snapped once per travel mode, and one bounded multi-source search per level."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,9 @@ from planner.network import (
     RoadNetwork,
     Snap,
     nearest_facility,
-    service_areas,
     snap,
 )
+from planner.network.queries import AreaRequest, service_areas_many
 from planner.scenario import LevelSpec, NetworkSettings
 
 logger = logging.getLogger(__name__)
@@ -87,20 +88,33 @@ class RoadSearch:
 
     def service_areas(self, res: LevelResult) -> gpd.GeoDataFrame:
         """Network reach polygons of a level's centers (from the reached road)."""
-        spec = res.spec
-        sources = snap(self.net, res.centers.geometry, mode=spec.travel)
-        weight, cutoff = "length", spec.cutoff_m
-        if spec.cutoff_s is not None:
-            weight, cutoff = "time", spec.cutoff_s
-        areas = service_areas(self.net, sources, cutoff=cutoff, weight=weight, mode=spec.travel)
-        return gpd.GeoDataFrame(
-            {
-                "center_id": res.centers["id"].to_numpy(),
-                "level": res.level,
-                "radius_m": spec.cutoff_m,
-                "mode": "network",
-                "road_m": areas["road_m"].to_numpy(),
-            },
-            geometry=areas.geometry.to_numpy(),
-            crs=res.centers.crs,
-        )
+        return self.service_areas_of([res])[0]
+
+    def service_areas_of(self, groups: Sequence[LevelResult]) -> list[gpd.GeoDataFrame]:
+        """:meth:`service_areas` of several groups of centers, their geometry work
+        overlapped (see :func:`~planner.network.queries.service_areas_many`)."""
+        requests = []
+        for res in groups:
+            spec = res.spec
+            sources = snap(self.net, res.centers.geometry, mode=spec.travel)
+            weight, cutoff = "length", spec.cutoff_m
+            if spec.cutoff_s is not None:
+                weight, cutoff = "time", spec.cutoff_s
+            requests.append(AreaRequest(sources, cutoff, weight, spec.travel))
+        found = service_areas_many(self.net, requests)
+        return [_area_frame(res, areas) for res, areas in zip(groups, found, strict=True)]
+
+
+def _area_frame(res: LevelResult, areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The service areas of a group of centers as a layer: center, level, radius, mode."""
+    return gpd.GeoDataFrame(
+        {
+            "center_id": res.centers["id"].to_numpy(),
+            "level": res.level,
+            "radius_m": res.spec.cutoff_m,
+            "mode": "network",
+            "road_m": areas["road_m"].to_numpy(),
+        },
+        geometry=areas.geometry.to_numpy(),
+        crs=res.centers.crs,
+    )

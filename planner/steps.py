@@ -132,16 +132,16 @@ def coverage_tables(
 def service_areas(
     results: dict[str, LevelResult], crs: Any, roads: RoadSearch | None
 ) -> gpd.GeoDataFrame:
-    """Circles for straight-line levels, reach polygons for road levels."""
-    parts = []
-    for res in results.values():
-        for group in res.groups:  # each group of centers with its own radius
-            if not len(group.centers):
-                continue
-            if group.spec.mode == "network" and roads is not None:
-                parts.append(roads.service_areas(group))
-            else:
-                parts.append(circle_service_areas(group))
+    """Circles for straight-line levels, reach polygons for road levels (all road groups
+    in one :meth:`RoadSearch.service_areas_of`, so their geometry work overlaps)."""
+    groups = [group for res in results.values() for group in res.groups if len(group.centers)]
+    road = [group.spec.mode == "network" and roads is not None for group in groups]
+    by_road = [group for group, on in zip(groups, road, strict=True) if on]
+    reach = iter(roads.service_areas_of(by_road) if roads is not None else [])
+    parts = [
+        next(reach) if on else circle_service_areas(group)
+        for group, on in zip(groups, road, strict=True)
+    ]
     if not parts:
         return gpd.GeoDataFrame({"center_id": [], "level": []}, geometry=[], crs=crs)
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs)
@@ -232,13 +232,29 @@ def after_levels(
     layers: LayerSet,
     siting: SitingOutcome,
     before: dict[str, LevelResult],
-    levels: Callable[[gpd.GeoDataFrame | None], dict[str, LevelResult]],
+    levels: Callable[[gpd.GeoDataFrame | None, CoverageLevels], dict[str, LevelResult]],
+    coverage: CoverageLevels,
 ) -> dict[str, Any]:
-    """Coverage per level with every proposal built (``before`` when there is none)."""
+    """Coverage per level with every proposal built (``before`` when there is none).
+
+    Only the levels that a kind of proposal serves (sub-centers, stations) are measured
+    again, by ``levels`` on those of ``coverage``; the others keep their ``before``.
+    """
     villages = layers["villages"]
-    results = before
-    if not siting.proposals.empty:
-        results = levels(with_proposals(layers.get("centers"), siting.proposals))
+    results = dict(before)
+    kinds = set(siting.proposals["kind"]) if not siting.proposals.empty else set()
+    redo = [
+        lvl
+        for lvl in coverage.order
+        if any(kinds.intersection(group) for group, _ in coverage.serving[lvl])
+    ]
+    if redo:
+        subset = CoverageLevels(
+            specs={lvl: coverage.specs[lvl] for lvl in redo},
+            serving={lvl: coverage.serving[lvl] for lvl in redo},
+        )
+        centers = with_proposals(layers.get("centers"), siting.proposals)
+        results.update(levels(centers, subset))
     return {lvl: level_summary(villages, res) for lvl, res in results.items()}
 
 

@@ -21,6 +21,7 @@ from network_helpers import (
     reference_nearest,
 )
 
+from planner.errors import PlannerError
 from planner.network import (
     build_network,
     nearest_facility,
@@ -29,6 +30,7 @@ from planner.network import (
     sites_within,
     snap,
 )
+from planner.network.queries import AreaRequest, service_areas_many
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +173,24 @@ def test_service_areas_split_between_sources_and_include_access_legs():
     leg = shapely.buffer(line((600, 30), (600, 0)), 10, quad_segs=4)
     assert areas.geometry.iloc[1].contains(shapely.buffer(shapely.Point(600, 30), 9))
     assert shapely.difference(leg, areas.geometry.iloc[1]).area < 1e-6
+
+
+def test_service_areas_many_gives_each_request_its_own_areas():
+    net = build_network(frame([line((0, 0), (1000, 0))]), min_component_nodes=1)
+    one = snap(net, points([(300, 0)]))
+    two = snap(net, points([(200, 0), (600, 30)]))
+    requests = [AreaRequest(one, 200), AreaRequest(two, 600, "time", "walk")]
+    found = service_areas_many(net, requests, buffer_m=50)
+    expected = shapely.buffer(line((100, 0), (500, 0)), 50, quad_segs=4)
+    assert shapely.symmetric_difference(found[0].geometry.iloc[0], expected).area < 1e-3
+    for got, request in zip(found, requests, strict=True):
+        alone = service_areas(
+            net, request.sources, cutoff=request.cutoff, weight=request.weight, buffer_m=50
+        )
+        assert (shapely.to_wkb(got.geometry.values) == shapely.to_wkb(alone.geometry.values)).all()
+        np.testing.assert_array_equal(got["road_m"], alone["road_m"])
+    with pytest.raises(PlannerError, match="cutoff must be >= 0"):
+        service_areas_many(net, [requests[0], AreaRequest(two, -1)])
 
 
 @pytest.mark.parametrize("weight", ["length", "time"])

@@ -400,3 +400,27 @@ def test_web_map_coordinates_come_back_as_typed(tmp_path: Path, system: str):
     zh = summary_sheets(plan, lang="zh")["uncovered_villages"]
     label = {"gcj02": "GCJ-02", "bd09": "BD-09"}[system]
     assert {"经度(WGS84)", "纬度(WGS84)", f"经度({label})", f"纬度({label})"} <= set(zh.columns)
+
+
+def test_plot_process_returns_the_files_write_plots_writes(full_plan: Plan, tmp_path: Path):
+    with plots.PlotProcess(full_plan) as job:
+        pngs = job.result()
+    files = plots.write_plots(full_plan, tmp_path)
+    assert set(pngs) == set(files)
+    for name, path in files.items():
+        assert pngs[name] == path.read_bytes(), name
+
+
+def test_plot_process_raises_the_error_of_the_child(plan: Plan):
+    data = dataclasses.replace(plots.plot_data(plan), lang="xx")
+    with plots.PlotProcess(data) as job, pytest.raises(PlannerError, match="lang must be one of"):
+        job.result()
+
+
+def test_plot_process_draws_in_process_without_a_python_executable(
+    plan: Plan, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(plots.sys, "executable", "")
+    with plots.PlotProcess(plan) as job:
+        assert job._child is None
+        assert job.result() == plots.render_plots(plan)

@@ -32,7 +32,7 @@ def test_run_reports_timings_peak_memory_and_caps_the_workbook(tiny_region, monk
     write_outputs(plan)
     out = tiny_region.parent / "out"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["peak_memory_mb"] >= before
+    assert summary["peak_memory_mb"] >= before - 0.05  # rounded to 0.1 MB
     assert summary["engine"] == "inprocess"
     steps = {"read layers", "coverage", "audit", "standards", "siting", "tables", "write outputs"}
     assert steps <= set(summary["timings"]) and min(summary["timings"].values()) >= 0

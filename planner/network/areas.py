@@ -3,9 +3,9 @@ end, vectorised substrings and buffered unions per source."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -205,7 +205,8 @@ def chain_runs(
     chain = chains.chain[host]
     if len(host) == 0:
         return chain, a, b, label
-    order = np.lexsort((b, a, label, chain))
+    # ties of chain, label and start need no order: they fall in one run
+    order = np.lexsort((a, chain * (label.max() + 1) + label))
     chain, label, a, b = chain[order], label[order], a[order], b[order]
     group = np.r_[True, (chain[1:] != chain[:-1]) | (label[1:] != label[:-1])]
     reach = pd.Series(b).groupby(np.cumsum(group)).cummax().to_numpy()  # farthest end so far
@@ -267,14 +268,20 @@ def _point_at(
     return xy[seg] + frac * (xy[nxt] - xy[seg])
 
 
-def buffered_groups(lines: np.ndarray, owner: np.ndarray, n: int, distance: float) -> np.ndarray:
+def buffered_groups(
+    pool: Executor, lines: np.ndarray, owner: np.ndarray, n: int, distance: float
+) -> Callable[[], np.ndarray]:
     """Union of the buffered lines of each owner ``0..n-1``; empty polygons for the others.
+    The geometry work is submitted to ``pool``; the function returned waits for it and
+    gives the shapes.
 
     Each owner's lines are merged where they chain, buffered one by one (round ends, four
     segments per quarter circle) and united: several times faster than buffering one
     multi-line per owner. Cost grows with the reached road, O(k log k) for k pieces.
     Owners are split into two halves of about equal vertex counts, buffered and united
-    in two threads (GEOS runs without the GIL).
+    as two tasks (GEOS runs without the GIL). Several calls may share one pool, so that
+    the shapes of one set of owners are made while the caller prepares the next; each
+    owner's shape is the same however its work is scheduled.
 
     The merged lines are first simplified (Douglas-Peucker) by :data:`SIMPLIFY_SHARE` of
     ``distance``: the outline moves by at most that (0.1 m for a 50 m buffer, a tenth of
@@ -284,7 +291,7 @@ def buffered_groups(lines: np.ndarray, owner: np.ndarray, n: int, distance: floa
     """
     shapes = np.full(n, shapely.Polygon(), dtype=object)
     if len(lines) == 0:
-        return shapes
+        return lambda: shapes
     order = np.argsort(owner, kind="stable")
     present, first = np.unique(owner[order], return_index=True)
     group = np.repeat(np.arange(len(present)), np.diff(np.r_[first, len(order)]))
@@ -295,11 +302,14 @@ def buffered_groups(lines: np.ndarray, owner: np.ndarray, n: int, distance: floa
     weight = np.cumsum(shapely.get_num_coordinates(merged))
     half = np.searchsorted(weight, weight[-1] / 2)
     halves = [h for h in (np.arange(half), np.arange(half, len(merged))) if len(h)]
-    with ThreadPoolExecutor(max_workers=len(halves)) as pool:
-        united = pool.map(partial(_buffer_union, merged, distance), halves)
-        for which, shape in zip(halves, united, strict=True):
-            shapes[present[which]] = shape
-    return shapes
+    futures = [pool.submit(_buffer_union, merged, distance, which) for which in halves]
+
+    def result() -> np.ndarray:
+        for which, future in zip(halves, futures, strict=True):
+            shapes[present[which]] = future.result()
+        return shapes
+
+    return result
 
 
 def _buffer_union(merged: np.ndarray, distance: float, which: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ for one-way streets when driving.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -212,6 +214,17 @@ def sites_within(
     )
 
 
+@dataclass(frozen=True)
+class AreaRequest:
+    """One set of sources for :func:`service_areas_many`, with its search settings (as
+    for :func:`service_areas`)."""
+
+    sources: Snap
+    cutoff: float
+    weight: str = "length"
+    mode: str = "walk"
+
+
 def service_areas(
     net: RoadNetwork,
     sources: Snap,
@@ -237,9 +250,34 @@ def service_areas(
         Indexed like ``sources``: ``road_m`` (metres of road reached) and the polygon
         (empty when the source reaches nothing).
     """
-    _check_search(cutoff, weight, mode, sources)
+    request = AreaRequest(sources, cutoff, weight, mode)
+    return service_areas_many(net, [request], buffer_m=buffer_m)[0]
+
+
+def service_areas_many(
+    net: RoadNetwork, requests: Sequence[AreaRequest], *, buffer_m: float = 50.0
+) -> list[gpd.GeoDataFrame]:
+    """:func:`service_areas` of several sets of sources (one per request, in order).
+
+    The buffering and uniting of one set runs in two worker threads while the next set is
+    searched, so a run of levels costs less than one call per level; every shape is the
+    one :func:`service_areas` gives.
+    """
+    for request in requests:
+        _check_search(request.cutoff, request.weight, request.mode, request.sources)
     if not (buffer_m > 0):
         raise PlannerError(f"buffer_m must be > 0, got {buffer_m!r}")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [_submit_areas(net, request, buffer_m, pool) for request in requests]
+        return [finish() for finish in pending]
+
+
+def _submit_areas(
+    net: RoadNetwork, request: AreaRequest, buffer_m: float, pool: Executor
+) -> Callable[[], gpd.GeoDataFrame]:
+    """Search and cut the road of one request, submit its shapes to ``pool``; the function
+    returned waits for them and gives the frame."""
+    sources, cutoff, weight, mode = request.sources, request.cutoff, request.weight, request.mode
     aug = _search.augment(net, mode, weight, sources, [])
     dist, _, source = _search.search(aug, cutoff)
     host, start, end, label = _areas.reached_parts(
@@ -254,9 +292,12 @@ def service_areas(
     leg &= np.nan_to_num(sources.access_m) > 0
     legs = shapely.shortest_line(sources.point[leg], sources.on_road[leg])
     shapes = _areas.buffered_groups(
+        pool,
         np.concatenate([parts, legs]),
         np.concatenate([label, np.flatnonzero(leg)]),
         len(sources),
         buffer_m,
     )
-    return gpd.GeoDataFrame({"road_m": road}, geometry=shapes, index=sources.index, crs=net.crs)
+    return lambda: gpd.GeoDataFrame(
+        {"road_m": road}, geometry=shapes(), index=sources.index, crs=net.crs
+    )

@@ -9,6 +9,7 @@ while writing leaves any previous file untouched and no temporary file behind.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 
 from planner.errors import PlannerError
 
-__all__ = ["SHAPEFILE_PARTS", "atomic_path", "write_png"]
+__all__ = ["SHAPEFILE_PARTS", "atomic_path", "render_png", "write_bytes", "write_png"]
 
 #: Sidecar files of a Shapefile that a new write must not leave stale.
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".fields.csv")
@@ -127,16 +128,34 @@ def write_png(path: str | os.PathLike[str], fig: Any, *, dpi: int = 150) -> Path
     is saved as laid out (:func:`_save_laid_out`).
     """
     target = Path(path)
-    engine = fig.get_layout_engine()
     with atomic_path(target) as tmp:
-        if engine is None:
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        else:
-            _save_laid_out(fig, tmp, dpi=dpi)
+        _save(fig, tmp, dpi=dpi)
     return target
 
 
-def _save_laid_out(fig: Any, path: Path, *, dpi: int) -> None:
+def render_png(fig: Any, *, dpi: int = 150) -> bytes:
+    """The PNG bytes :func:`write_png` writes for ``fig``."""
+    buffer = io.BytesIO()
+    _save(fig, buffer, dpi=dpi)
+    return buffer.getvalue()
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path``, atomically."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
+def _save(fig: Any, dest: Path | io.BytesIO, *, dpi: int) -> None:
+    if fig.get_layout_engine() is None:
+        fig.savefig(dest, format="png", dpi=dpi, bbox_inches="tight")
+    else:
+        _save_laid_out(fig, dest, dpi=dpi)
+
+
+def _save_laid_out(fig: Any, path: Path | io.BytesIO, *, dpi: int) -> None:
     """Save a figure with a layout engine: the layout runs once at ``dpi`` and the figure
     is drawn once (``savefig`` would draw it twice, the first time only to lay it out),
     giving the same pixels; the figure keeps its dpi and layout engine."""

@@ -3,6 +3,10 @@
 Plots are drawn with matplotlib's object API (no pyplot state, Agg rendering) in a CJK
 font found among the installed fonts (Debian: ``fonts-noto-cjk``); without one, plots
 fall back to English labels and township codes, so no glyph is ever missing.
+
+The plots need only a small part of a plan (:class:`PlotData`), so
+:class:`PlotProcess` can draw them in a child Python process while the parent writes
+the other files; the child returns PNG bytes and writes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +14,11 @@ from __future__ import annotations
 import functools
 import math
 import os
+import pickle
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,19 +29,24 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from planner.outputs.atomic import write_png
+from planner.errors import PlannerError
+from planner.outputs.atomic import render_png, write_png
 from planner.outputs.labels import labels, level_order, plan_lang, unit_names
 
 if TYPE_CHECKING:
     from planner.plan import Plan
 
 __all__ = [
+    "PlotData",
+    "PlotProcess",
     "cjk_font",
     "draw_plots",
     "plot_budget_curve",
     "plot_coverage_by_township",
+    "plot_data",
     "plot_distance_distribution",
     "plot_lang",
+    "render_plots",
     "use_font",
     "write_plots",
 ]
@@ -104,6 +118,67 @@ def _distance(metres: float) -> str:
     return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
 
 
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class PlotData:
+    """What the plots of a plan draw: small and picklable.
+
+    Attributes
+    ----------
+    lang
+        The scenario's ``outputs.lang``.
+    cutoffs
+        Service radius in metres per level.
+    by_township
+        The plan's ``coverage_by_township`` table.
+    township_names
+        Township names by code (:func:`~planner.outputs.labels.unit_names`).
+    distances
+        Distance in metres from each village to its nearest center, per level.
+    budget_curve
+        The plan's budget curve, or ``None``.
+    stations
+        New stations proposed.
+    """
+
+    lang: str
+    cutoffs: dict[str, float]
+    by_township: pd.DataFrame
+    township_names: pd.Series
+    distances: dict[str, np.ndarray]
+    budget_curve: pd.DataFrame | None
+    stations: int
+
+
+def plot_data(plan: Plan | PlotData) -> PlotData:
+    """The :class:`PlotData` of a plan (a :class:`PlotData` is returned as is)."""
+    if isinstance(plan, PlotData):
+        return plan
+    props = plan.proposals
+    stations = 0
+    if props is not None and "kind" in props.columns:
+        stations = int((props["kind"] == "station").sum())
+    return PlotData(
+        lang=plan_lang(plan, None),
+        cutoffs={level: float(lv.spec.cutoff_m) for level, lv in plan.levels.items()},
+        by_township=plan.tables["coverage_by_township"],
+        township_names=unit_names(plan, "township"),
+        distances={
+            level: plan.villages[f"{level}_dist_m"].to_numpy(dtype=float) for level in plan.levels
+        },
+        budget_curve=plan.budget_curve,
+        stations=stations,
+    )
+
+
+def _lang(data: PlotData, lang: str | None) -> str:
+    lang = data.lang if lang is None else lang
+    labels(lang)  # raises for an unknown language
+    return plot_lang(lang)
+
+
 # ---------------------------------------------------------------------------- plots
 
 
@@ -129,7 +204,7 @@ def _township_ticks(codes: pd.Series, names: pd.Series) -> list[str]:
 
 
 def plot_coverage_by_township(
-    plan: Plan, *, lang: str | None = None, max_units: int = PLOT_MAX_UNITS
+    plan: Plan | PlotData, *, lang: str | None = None, max_units: int = PLOT_MAX_UNITS
 ) -> Figure:
     """Population coverage rate per township, one panel per level, lowest rates on top.
 
@@ -137,11 +212,11 @@ def plot_coverage_by_township(
     there are more): the covered population share in percent (coloured, the axes'
     first bar container) and the rest (grey, the second).
     """
-    lang = plot_lang(plan_lang(plan, lang))
+    data = plot_data(plan)
+    lang = _lang(data, lang)
     t = labels(lang)["text"]
-    table = plan.tables["coverage_by_township"]
-    names = unit_names(plan, "township")
-    levels = level_order(plan.levels)
+    table, names = data.by_township, data.township_names
+    levels = level_order(data.cutoffs)
     rows = max((table["level"] == lvl).sum() for lvl in levels) if levels else 1
     fig, axes = _grid(len(levels), width=4.6, height=1.4 + 0.24 * min(rows, max_units))
     cmap = colormaps["RdYlGn"]
@@ -165,13 +240,14 @@ def plot_coverage_by_township(
     return use_font(fig)
 
 
-def plot_budget_curve(plan: Plan, *, lang: str | None = None) -> Figure | None:
+def plot_budget_curve(plan: Plan | PlotData, *, lang: str | None = None) -> Figure | None:
     """Coverage share against the number of new stations (line) with the marginal gain of
     each added station (bars); ``None`` without a budget curve."""
-    curve = plan.budget_curve
+    data = plot_data(plan)
+    curve = data.budget_curve
     if curve is None or curve.empty:
         return None
-    lang = plot_lang(plan_lang(plan, lang))
+    lang = _lang(data, lang)
     t = labels(lang)["text"]
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -182,14 +258,11 @@ def plot_budget_curve(plan: Plan, *, lang: str | None = None) -> Figure | None:
     ax.plot(curve["sites"], curve["coverage_share"] * 100, marker="o", color="#c0392b")
     ax.set_zorder(gains.get_zorder() + 1)
     ax.patch.set_visible(False)
-    props = plan.proposals
-    if props is not None and "kind" in props.columns:
-        chosen = int((props["kind"] == "station").sum())
-        if chosen:
-            ax.axvline(chosen, color="#2c3e50", linestyle="--", linewidth=1)
-            ax.annotate(t["chosen"].format(n=chosen), (chosen, 0.02), fontsize=8,
-                        xycoords=("data", "axes fraction"), xytext=(4, 0),
-                        textcoords="offset points")  # fmt: skip
+    if chosen := data.stations:
+        ax.axvline(chosen, color="#2c3e50", linestyle="--", linewidth=1)
+        ax.annotate(t["chosen"].format(n=chosen), (chosen, 0.02), fontsize=8,
+                    xycoords=("data", "axes fraction"), xytext=(4, 0),
+                    textcoords="offset points")  # fmt: skip
     ax.set_xlabel(t["sites_axis"])
     ax.set_ylabel(t["share_axis"])
     ax.set_ylim(0, 102)
@@ -199,16 +272,19 @@ def plot_budget_curve(plan: Plan, *, lang: str | None = None) -> Figure | None:
     return use_font(fig)
 
 
-def plot_distance_distribution(plan: Plan, *, lang: str | None = None, bins: int = 30) -> Figure:
+def plot_distance_distribution(
+    plan: Plan | PlotData, *, lang: str | None = None, bins: int = 30
+) -> Figure:
     """Histogram of the distance from each village to its nearest center, per level, with
     the service radius marked; bars beyond the radius are orange."""
-    lang = plot_lang(plan_lang(plan, lang))
+    data = plot_data(plan)
+    lang = _lang(data, lang)
     t = labels(lang)["text"]
-    levels = level_order(plan.levels)
+    levels = level_order(data.cutoffs)
     fig, axes = _grid(len(levels), width=4.6, height=3.4)
     for ax, level in zip(axes, levels, strict=False):
-        radius_km = plan.levels[level].spec.cutoff_m / 1000
-        dist = plan.villages[f"{level}_dist_m"].to_numpy(dtype=float) / 1000
+        radius_km = data.cutoffs[level] / 1000
+        dist = data.distances[level] / 1000
         finite = dist[np.isfinite(dist)]
         top = max(float(finite.max()) if finite.size else 0.0, radius_km * 1.1)
         grid = np.linspace(0, top, bins + 1)
@@ -233,14 +309,21 @@ def plot_distance_distribution(plan: Plan, *, lang: str | None = None, bins: int
     return use_font(fig)
 
 
-def draw_plots(plan: Plan, lang: str) -> dict[str, Figure]:
+def draw_plots(plan: Plan | PlotData, lang: str) -> dict[str, Figure]:
     """Every plot of the plan by name, in ``lang`` (no budget curve without one)."""
+    data = plot_data(plan)
     figures = {
-        "coverage_by_township": plot_coverage_by_township(plan, lang=lang),
-        "distance_distribution": plot_distance_distribution(plan, lang=lang),
-        "budget_curve": plot_budget_curve(plan, lang=lang),
+        "coverage_by_township": plot_coverage_by_township(data, lang=lang),
+        "distance_distribution": plot_distance_distribution(data, lang=lang),
+        "budget_curve": plot_budget_curve(data, lang=lang),
     }
     return {name: fig for name, fig in figures.items() if fig is not None}
+
+
+def render_plots(plan: Plan | PlotData) -> dict[str, bytes]:
+    """The PNG bytes :func:`write_plots` writes, by plot name."""
+    data = plot_data(plan)
+    return {name: render_png(fig) for name, fig in draw_plots(data, data.lang).items()}
 
 
 def write_plots(plan: Plan, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -250,3 +333,86 @@ def write_plots(plan: Plan, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = draw_plots(plan, plan_lang(plan, None))
     return {name: write_png(out_dir / f"{name}.png", fig) for name, fig in figures.items()}
+
+
+# ---------------------------------------------------------------------------- child process
+
+#: What the child runs: read ``(sys.path, pickled PlotData)`` from stdin, then
+#: :func:`_serve`. Started with ``-c`` (not multiprocessing), so the parent's main script is
+#: never imported again in the child, guarded or not.
+_CHILD = (
+    "import pickle, sys; path, job = pickle.load(sys.stdin.buffer); sys.path[:] = path; "
+    "from planner.outputs.plots import _serve; _serve(job)"
+)
+
+
+def _serve(job: bytes) -> None:
+    """Child side of :class:`PlotProcess`: pickle ``("ok", pngs)`` or ``("error", exc)``
+    to stdout (anything else the child prints goes to stderr)."""
+    out, sys.stdout = sys.stdout.buffer, sys.stderr
+    try:
+        result: tuple[str, Any] = ("ok", render_plots(pickle.loads(job)))
+    except Exception as exc:
+        result = ("error", exc)
+    try:
+        blob = pickle.dumps(result)
+    except Exception:
+        blob = pickle.dumps(("error", PlannerError(f"drawing the plots failed: {result[1]}")))
+    out.write(blob)
+    out.flush()
+
+
+class PlotProcess:
+    """The plots of a plan drawn in a child Python process (same interpreter, any
+    platform) while the caller goes on; :meth:`result` waits for the PNG bytes.
+
+    An error in the child is raised again by :meth:`result` (same type and message);
+    :meth:`close` ends a child whose result is no longer wanted. Usable as a context
+    manager (closed on exit). Where ``sys.executable`` is not a Python interpreter (Python
+    embedded in another program) or cannot be started, :meth:`result` draws the plots in
+    this process instead.
+    """
+
+    def __init__(self, plan: Plan | PlotData) -> None:
+        self._data = plot_data(plan)
+        self._child: subprocess.Popen[bytes] | None = None
+        if Path(sys.executable or "").name.lower().startswith("python"):
+            self._start()
+
+    def _start(self) -> None:
+        payload = pickle.dumps((sys.path, pickle.dumps(self._data)))
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        except OSError:
+            return
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._output = pool.submit(self._child.communicate, payload)
+        pool.shutdown(wait=False)
+
+    def result(self) -> dict[str, bytes]:
+        """PNG bytes by plot name, as :func:`render_plots` returns them."""
+        if self._child is None:
+            return render_plots(self._data)
+        stdout, _ = self._output.result()
+        if not stdout:
+            code = self._child.returncode
+            raise PlannerError(f"the process drawing the plots ended with exit code {code}")
+        status, value = pickle.loads(stdout)
+        if status == "error":
+            raise value
+        return dict(value)
+
+    def close(self) -> None:
+        """End the child if it still runs."""
+        if self._child is not None:
+            if self._child.poll() is None:
+                self._child.kill()
+            self._output.result()
+
+    def __enter__(self) -> PlotProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

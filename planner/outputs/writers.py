@@ -3,6 +3,7 @@ replaces the output folder only when every file is written (:mod:`planner.output
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import pandas as pd
 
+from planner.outputs.atomic import write_bytes
 from planner.outputs.staging import staged_output
 from planner.outputs.tables import write_csv, write_json
 from planner.outputs.vector import FORMATS, write_gpkg, write_vector
@@ -225,10 +227,15 @@ def write_inspection(
 
 
 def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
-    """Every file of :func:`write_outputs`, straight into ``out_dir``."""
+    """Every file of :func:`write_outputs`, straight into ``out_dir``; the plots are drawn
+    in a child process meanwhile (:class:`~planner.outputs.plots.PlotProcess`)."""
+    from planner.outputs.plots import PlotProcess
+
     outputs = plan.scenario.outputs
     bar = Steps(4 + outputs.report + outputs.map, desc="writing", level=logging.DEBUG)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
+        plots = stack.enter_context(PlotProcess(plan)) if outputs.report else None
         with bar.step("coverage.gpkg"):
             written = {
                 "coverage": write_gpkg(
@@ -243,20 +250,19 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
             )
         with bar.step("tables"):
             written |= _write_tables(plan, out_dir)
-        if outputs.report:
-            with bar.step("report"):
-                from planner.outputs.report import write_plots, write_report
-
-                plots = write_plots(plan, out_dir)
-                written |= plots
-                written["report"] = write_report(plan, out_dir, plots=plots)
         if outputs.map:
             with bar.step("map"):
                 from planner.outputs.maps import write_map
 
                 written["map"] = write_map(plan, out_dir / "map.html")
-    finally:
-        bar.close()
+        if plots is not None:
+            with bar.step("report"):
+                from planner.outputs.report import write_report
+
+                images = plots.result()
+                for name, png in images.items():
+                    written[name] = write_bytes(out_dir / f"{name}.png", png)
+                written["report"] = write_report(plan, out_dir, plots=images)
     return written
 
 
