@@ -280,14 +280,19 @@ def timed(func: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
 # ------------------------------------------------------------------------------ main
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def region_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the benchmark region (shared with ``outputs.py``)."""
     parser.add_argument("--villages", type=int, default=2340)
     parser.add_argument("--townships", type=int, default=116)
     parser.add_argument("--counties", type=int, default=9)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--road-detail", type=float, default=35.0)
     parser.add_argument("--roads", choices=("segments", "lines"), default="segments")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    region_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile")
     parser.add_argument("--skip-networkx", action="store_true")

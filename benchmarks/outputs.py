@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from county import BENCH, make_region, region_dir  # the sibling script (same folder)
+# county.py is the sibling script in this folder
+from county import BENCH, make_region, region_arguments, region_dir
 
 
 def floor_write(plan: Any, folder: Path) -> None:
@@ -67,13 +68,8 @@ def timed(write: Callable[[Path], None], repeat: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    region_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--villages", type=int, default=2340)
-    parser.add_argument("--townships", type=int, default=116)
-    parser.add_argument("--counties", type=int, default=9)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--road-detail", type=float, default=35.0)
-    parser.add_argument("--roads", choices=("segments", "lines"), default="segments")
     args = parser.parse_args()
     args.reuse = True
     folder = region_dir(args)
