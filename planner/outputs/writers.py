@@ -164,8 +164,7 @@ def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> 
     dict
         The final paths by name.
     """
-    folder = Path(out_dir) if out_dir is not None else plan.scenario.out_dir
-    preflight(plan.scenario, out_dir=folder, need_levels=False)
+    folder = _output_folder(plan.scenario, out_dir)
     start = time.perf_counter()
     with staged_output(folder, command="run", scenario=plan.scenario.scenario.name) as staging:
         written = _write_files(plan, staging)
@@ -173,7 +172,7 @@ def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> 
         plan.summary["peak_memory_mb"] = peak_memory_mb()
         summary = {**plan.summary, "timings": plan.timings}
         written["summary"] = write_json(staging / "summary.json", summary)
-    return {name: folder / path.name for name, path in written.items()}
+    return _final_paths(folder, written)
 
 
 def write_grid_outputs(
@@ -183,8 +182,7 @@ def write_grid_outputs(
     ``grids_by_village.csv`` and, for a user grid layer, ``grid_issues.gpkg``. They replace
     the grid files of the output folder (default: the scenario's); its other files (a
     ``planner run``'s) are kept (:func:`~planner.outputs.staging.staged_output`)."""
-    folder = Path(out_dir) if out_dir is not None else scenario.out_dir
-    preflight(scenario, out_dir=folder, need_levels=False)
+    folder = _output_folder(scenario, out_dir)
     outputs = scenario.outputs
     with staged_output(folder, command="grids", scenario=scenario.scenario.name) as staging:
         written = write_grids(step.grids, staging, outputs=outputs)
@@ -196,7 +194,7 @@ def write_grid_outputs(
             written["grid_issues"] = write_gpkg(
                 staging / "grid_issues.gpkg", layers, crs=outputs.crs
             )
-    return {name: folder / path.name for name, path in written.items()}
+    return _final_paths(folder, written)
 
 
 def write_inspection(
@@ -211,8 +209,7 @@ def write_inspection(
     the other files of the output folder (default: the scenario's)."""
     from planner.standards.inspection import inspection_table
 
-    folder = Path(out_dir) if out_dir is not None else scenario.out_dir
-    preflight(scenario, out_dir=folder, need_levels=False)
+    folder = _output_folder(scenario, out_dir)
     table = inspection_table(stops, lang=scenario.outputs.lang)
     crs = scenario.outputs.crs
     with staged_output(folder, command="inspect", scenario=scenario.scenario.name) as staging:
@@ -223,6 +220,18 @@ def write_inspection(
             "xlsx": write_xlsx(staging / "inspection.xlsx", {"inspection": table}),
             "csv": write_csv(staging / "inspection.csv", table),
         }
+    return _final_paths(folder, written)
+
+
+def _output_folder(scenario: Scenario, out_dir: str | os.PathLike[str] | None) -> Path:
+    """The output folder (default: the scenario's), checked before anything is written."""
+    folder = Path(out_dir) if out_dir is not None else scenario.out_dir
+    preflight(scenario, out_dir=folder, need_levels=False)
+    return folder
+
+
+def _final_paths(folder: Path, written: dict[str, Path]) -> dict[str, Path]:
+    """Where the files written into the staging folder are once it replaced ``folder``."""
     return {name: folder / path.name for name, path in written.items()}
 
 
