@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from planner.added_centers import add_centers
 from planner.catchment import (
     CoverageLevels,
     LevelResult,
@@ -237,8 +238,9 @@ def after_levels(
 ) -> dict[str, Any]:
     """Coverage per level with every proposal built (``before`` when there is none).
 
-    Only the levels that a kind of proposal serves (sub-centers, stations) are measured
-    again, by ``levels`` on those of ``coverage``; the others keep their ``before``.
+    Only the levels that a kind of proposal serves (sub-centers, stations) change: ``levels``
+    measures them from the proposed sites alone, and each village keeps the nearer of its
+    center ``before`` and its nearest proposal (:func:`planner.added_centers.add_centers`).
     """
     villages = layers["villages"]
     results = dict(before)
@@ -253,8 +255,11 @@ def after_levels(
             specs={lvl: coverage.specs[lvl] for lvl in redo},
             serving={lvl: coverage.serving[lvl] for lvl in redo},
         )
-        centers = with_proposals(layers.get("centers"), siting.proposals)
-        results.update(levels(centers, subset))
+        new = with_proposals(None, siting.proposals)
+        added = levels(new, subset)
+        for lvl in redo:
+            groups = [group for group, _ in coverage.serving[lvl]]
+            results[lvl] = add_centers(before[lvl], added[lvl], layers.get("centers"), new, groups)
     return {lvl: level_summary(villages, res) for lvl, res in results.items()}
 
 
