@@ -131,8 +131,8 @@ def _run_steps(
     scenario: Scenario, client: Any, timer: Steps, background: ThreadPoolExecutor
 ) -> Plan:
     """The steps in order; grids and then the service areas are computed in the worker
-    thread, beside the road network and coverage, and beside siting (GEOS, GDAL and most
-    numpy work release the GIL). Their warnings are raised here, in this thread."""
+    thread, beside the road network, coverage and siting (GEOS, GDAL and most numpy work
+    release the GIL). Their warnings are raised here, in this thread."""
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:
@@ -154,10 +154,14 @@ def _run_steps(
         centers = centers_with_catchments(layers, results)
         centers, compliance = check_compliance(scenario, centers)
     with timer.step("siting"):
-        grid_result = grids.result().report()
-        siting = propose(scenario, layers, roads=roads, grids=grid_result.grids)
+        on_grids = _stations_on_grids(scenario)
+        grid_result = grids.result().report() if on_grids else None
+        siting = propose(
+            scenario, layers, roads=roads, grids=grid_result.grids if grid_result else None
+        )
         after = after_levels(layers, siting, results, levels, coverage)
     with timer.step("tables"):
+        grid_result = grid_result or grids.result().report()
         plan = Plan(
             scenario=scenario,
             layers=layers,
@@ -178,6 +182,13 @@ def _run_steps(
         _add_tables(plan, grid_result)
         plan.summary = _summary(plan, grid_result, siting, engine="dask" if client else "inprocess")
     return plan
+
+
+def _stations_on_grids(scenario: Scenario) -> bool:
+    """True when siting needs the grids (stations proposed on them): only then does it
+    wait for the grid step, which otherwise runs beside it."""
+    stations = scenario.siting.stations
+    return stations.enabled and stations.candidates == "grids"
 
 
 def _level_runner(

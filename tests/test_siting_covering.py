@@ -175,6 +175,19 @@ def test_rank_by_marginal_gain_orders_new_sites():
     assert ranks == _naive_greedy(dense, w, dense[:, fixed].any(axis=1), allowed, 4)
 
 
+@given(st.integers(0, 2**31 - 1), st.integers(0, 3), st.integers(0, 9))
+@FAST
+def test_ranks_follow_naive_greedy_over_the_selected_sites(seed, n_fixed, n_selected):
+    rng = np.random.default_rng(seed)
+    dense = rng.random((30, 12)) < 0.2
+    w = rng.integers(0, 4, size=30).astype(float)  # many ties, some zero weights
+    fixed = np.arange(n_fixed)
+    selected = np.sort(rng.choice(np.arange(n_fixed, 12), size=n_selected, replace=False))
+    allowed = np.isin(np.arange(12), selected)
+    expected = _naive_greedy(dense, w, dense[:, fixed].any(axis=1), allowed, n_selected)
+    assert rank_by_marginal_gain(dense, w, selected, fixed=fixed) == expected
+
+
 def _villages(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Clustered demand points (villages) and candidate sites at some of them: distances."""
     rng = np.random.default_rng(seed)

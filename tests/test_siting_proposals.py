@@ -20,7 +20,8 @@ from planner.network import build_network
 from planner.pipeline import run
 from planner.road_coverage import RoadSearch
 from planner.scenario import LevelSpec, Siting, StationSiting, SubcenterSiting, load_scenario
-from planner.siting.proposals import pairs_within, propose_for
+from planner.siting.cover_sets import pairs_within
+from planner.siting.proposals import propose_for
 
 METRIC = "EPSG:4550"
 

@@ -317,7 +317,7 @@ def rank_by_marginal_gain(
     a = as_cover(cover)
     w = check_weights(weights, a.shape[0])
     fixed_mask = check_fixed(fixed, a.shape[1])
-    allowed = check_fixed(selected, a.shape[1]) & ~fixed_mask
+    cols = np.flatnonzero(check_fixed(selected, a.shape[1]) & ~fixed_mask)
     covered = a @ fixed_mask.astype(float) > 0
-    sites, gains = greedy_cover(a, w, k=int(allowed.sum()), covered=covered, allowed=allowed)
-    return [(int(s), float(g)) for s, g in zip(sites, gains, strict=True)]
+    sites, gains = greedy_cover(sp.csr_array(a[:, cols]), w, k=cols.size, covered=covered)
+    return [(int(cols[s]), float(g)) for s, g in zip(sites, gains, strict=True)]

@@ -42,8 +42,9 @@ class Solution:
     result
         The solver's answer; sites ``0 … n_fixed − 1`` are the existing centers.
     cost
-        Demand × site costs of the pairs within each site's radius (stored zeros are
-        real zero costs).
+        Demand × site costs of pairs within each site's radius (stored zeros are real
+        zero costs): every pair that can change the solution, see
+        :func:`planner.siting.cover_sets.cover_costs`.
     weights
         Village populations.
     n_fixed
@@ -100,13 +101,15 @@ def proposal_rows(
 ) -> gpd.GeoDataFrame:
     """The new sites of a solution, ranked by the population each adds in turn (sites
     adding nobody are left out unless ``required`` by a per-township minimum)."""
-    cover = solution.cover
+    cover = sp.csc_matrix(solution.cover)
     n_fixed = solution.n_fixed
-    covered = np.asarray(cover[:, np.arange(n_fixed)].sum(axis=1)).ravel() > 0
+    covered = np.diff(sp.csr_matrix(cover[:, :n_fixed]).indptr) > 0
+    names = villages["name"].astype(str).to_numpy() if "name" in villages.columns else None
     rows = []
     for rank, (site, gain) in enumerate(_ranked(solution, cover, required), start=1):
-        newly = (cover[:, site].toarray().ravel()) & ~covered
-        covered |= newly
+        reached = cover.indices[cover.indptr[site] : cover.indptr[site + 1]]
+        newly = np.unique(reached[~covered[reached]])
+        covered[newly] = True
         cand = candidates.iloc[site - n_fixed]
         rows.append(
             {
@@ -117,8 +120,8 @@ def proposal_rows(
                 "name": cand.get("name", ""),
                 "township_id": cand.get("township_id", pd.NA),
                 "new_population_covered": float(gain),
-                "new_villages_covered": int(newly.sum()),
-                "reason": _reason(kind, villages.loc[newly], gain, lang)
+                "new_villages_covered": int(newly.size),
+                "reason": _reason(kind, [] if names is None else names[newly].tolist(), gain, lang)
                 if gain > 0
                 else _MINIMUM_REASON[lang],
                 "geometry": cand.geometry,
@@ -149,9 +152,9 @@ def _ranked(
     ]
 
 
-def _reason(kind: str, closed: gpd.GeoDataFrame, gain: float, lang: str) -> str:
-    """Which gap a proposal closes, in the scenario's language."""
-    names = closed["name"].astype(str).tolist() if "name" in closed.columns else []
+def _reason(kind: str, names: list[str], gain: float, lang: str) -> str:
+    """Which gap a proposal closes (``names``: the villages it newly reaches), in the
+    scenario's language."""
     shown = names[:3]
     if lang == "zh":
         what = "乡镇级服务缺口" if kind == "subcenter" else "村（社区）级服务缺口"

@@ -2,8 +2,8 @@
 
 Both steps are maximal-covering problems solved by :mod:`planner.siting` with the existing
 centers fixed open. Candidate–village pairs within the radius come from one spatial-index
-query (straight line) or bounded road searches (:func:`planner.network.sites_within`);
-no all-pairs matrix is built. :func:`propose_for` takes the layers and the step's own
+query (straight line) or bounded road searches (:mod:`planner.siting.cover_sets`); no
+all-pairs matrix is built. :func:`propose_for` takes the layers and the step's own
 settings; :func:`propose` is the pipeline's adapter from a scenario.
 """
 
@@ -12,17 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import shapely
 
 from planner.errors import PlannerError, warn
-from planner.network import RoadNetwork, Snap, sites_within, snap
 from planner.scenario import LevelSpec, Siting, StationSiting, serving_groups, station_spec
+from planner.siting.cover_sets import VillageRoads, cover_costs
 from planner.siting.covering import budget_curve, mclp
 from planner.siting.proposal_rows import (
     Solution,
@@ -36,7 +35,6 @@ from planner.siting.sites import (
     joined,
     open_seats,
     required_sites,
-    runs,
     serving,
     township_groups,
 )
@@ -46,19 +44,6 @@ logger = logging.getLogger(__name__)
 #: Stations proposed when ``[siting.stations]`` gives neither budget nor target.
 DEFAULT_STATION_BUDGET = 10
 LANGUAGES = ("zh", "en")
-
-
-class VillageRoads(Protocol):
-    """The villages' access to the roads, e.g. :class:`planner.road_coverage.RoadSearch`."""
-
-    @property
-    def net(self) -> RoadNetwork:
-        """The routable road network."""
-        ...
-
-    def village_snap(self, mode: str) -> Snap:
-        """The villages joined to the roads usable in ``mode``."""
-        ...
 
 
 @dataclass
@@ -75,36 +60,6 @@ class SitingOutcome:
         """Record (and warn) that ``step`` could not run."""
         self.skipped[step] = reason
         warn(f"{step} skipped: {reason}")
-
-
-def pairs_within(
-    demand: gpd.GeoSeries, sites: gpd.GeoSeries, spec: LevelSpec, *, roads: VillageRoads | None
-) -> sp.csr_matrix:
-    """Sparse demand × site costs for the pairs within the level's radius.
-
-    Straight line: metres from one STRtree ``dwithin`` query. Along roads: metres or
-    seconds (``minutes`` levels) from bounded searches. Stored zeros are real zero costs.
-    """
-    if not len(sites):
-        return sp.csr_matrix((len(demand), 0))
-    if spec.mode == "network":
-        if roads is None:
-            raise PlannerError(
-                f'a level with mode = "network" ({spec.cutoff_m:,.0f} m, {spec.travel}) '
-                "needs roads; got roads=None"
-            )
-        weight, cutoff = "length", spec.cutoff_m
-        if spec.cutoff_s is not None:
-            weight, cutoff = "time", spec.cutoff_s
-        demand_snap = roads.village_snap(spec.travel)
-        site_snap = snap(roads.net, sites, mode=spec.travel)
-        return sites_within(
-            roads.net, demand_snap, site_snap, cutoff=cutoff, weight=weight, mode=spec.travel
-        ).tocsr()
-    radius = spec.cutoff_m
-    d, s = shapely.STRtree(sites.values).query(demand.values, predicate="dwithin", distance=radius)
-    cost = shapely.distance(demand.values[d], sites.values[s])
-    return sp.csr_matrix((cost, (d, s)), shape=(len(demand), len(sites)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -310,14 +265,12 @@ def _solve(
     ``target``), with ``min_open`` sites per group (see :func:`planner.siting.mclp`).
 
     Every stored pair is within the radius of its site, so the model's radius is
-    unbounded: sites of different radii (and units) share one coverage matrix.
+    unbounded: sites of different radii (and units) share one coverage matrix, built by
+    :func:`planner.siting.cover_sets.cover_costs` (every pair only with capacities).
     """
     villages = step.villages
-    blocks = [
-        pairs_within(villages.geometry, points, s, roads=step.roads)
-        for points, s in runs([*existing, (candidates, spec)], villages.crs)
-    ]
-    cost = sp.hstack(blocks, format="csr")
+    cost = cover_costs(villages.geometry, existing, candidates, spec, roads=step.roads,
+                       every_pair=capacity is not None)  # fmt: skip
     weights = villages["population"].fillna(0).to_numpy(dtype=float)
     fixed = np.arange(sum(len(frame) for frame, _ in existing))
     p = _budget(cost, weights, fixed, p, target, len(candidates), min_open)
