@@ -15,7 +15,9 @@ Generation
     a side in several parts (concave villages), every part but the largest is merged into
     the grid it shares the longest border with, so each grid is one polygon (except where
     the village itself is in several parts). All pieces of a recursion level are cut
-    together with vectorised shapely/numpy calls.
+    together with vectorised shapely/numpy calls; a piece of one ring that the cut
+    crosses twice is split in numpy, bit for bit as the GEOS overlay would split it
+    (:mod:`planner.grids.halfplane`), the others by the overlay.
 
 Defaults (scenario settings override them)
     Tongliao (seed 003) counts ≈ 8.7 grids per rural village with ≈ 1.65 workers per

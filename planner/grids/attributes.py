@@ -31,8 +31,12 @@ _GRID_COLUMNS = [
 
 def assemble(table, geoms, vil, share, k, hh_target, wpg, lang) -> gpd.GeoDataFrame:
     """Build the grid layer: numbering, households, population, workers, shape figures."""
-    single = shapely.get_num_geometries(geoms) == 1
-    geoms = np.where(single, shapely.get_geometry(geoms, 0), geoms)
+    single = np.flatnonzero(
+        (shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOLYGON)
+        & (shapely.get_num_geometries(geoms) == 1)
+    )
+    geoms = geoms.copy()
+    geoms[single] = shapely.get_geometry(geoms[single], 0)
     raw = gpd.GeoDataFrame(
         {
             "village_id": table["id"].to_numpy()[vil],

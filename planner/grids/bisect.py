@@ -8,9 +8,19 @@ household points carry the index of the piece they lie in.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import shapely
+
+from planner.grids.halfplane import (
+    Rings,
+    outer_rings,
+    polygons_of,
+    ring_area,
+    ring_length,
+    split_simple,
+)
 
 __all__ = ["group_polygons", "household_shares", "merge_strays", "partition", "polsby_popper"]
 
@@ -77,35 +87,102 @@ def _bisect(geoms, k, pts_xy, pts_w, pt_piece):
     """
     u_long, origin = _long_axis(geoms)
     u_short = _fixed_sense(np.stack([-u_long[:, 1], u_long[:, 0]], axis=1))
+    rings = outer_rings(geoms)
+    shape = (geoms, rings, _boundary(geoms, rings), shapely.area(geoms))
     with ThreadPoolExecutor(max_workers=1) as pool:  # GEOS overlays run without the GIL
-        across = pool.submit(_cut_along, geoms, u_long, origin, k, pts_xy, pts_w, pt_piece)
-        b = _cut_along(geoms, u_short, origin, k, pts_xy, pts_w, pt_piece)
+        across = pool.submit(_cut_along, shape, u_long, origin, k, pts_xy, pts_w, pt_piece)
+        b = _cut_along(shape, u_short, origin, k, pts_xy, pts_w, pt_piece)
         a = across.result()
-    better = b[3] > 1.1 * a[3]
+    better = b.score > 1.1 * a.score
     return (
-        np.where(better, b[0], a[0]),
-        np.where(better, b[1], a[1]),
-        np.where(better[pt_piece], b[2], a[2]),
+        _chosen(a, b, better, 0),
+        _chosen(a, b, better, 1),
+        np.where(better[pt_piece], b.to_left, a.to_left),
     )
 
 
-def _cut_along(geoms, u, origin, k, pts_xy, pts_w, pt_piece):
-    """One cut per piece across axis ``u``: sides, point sides, and the worse compactness."""
-    cut = _cut_positions(geoms, u, origin, k, pts_xy, pts_w, pt_piece)
-    half = _half_planes(geoms, u, origin, cut)
-    left = _only_polygons(shapely.intersection(geoms, half))
-    right = _only_polygons(shapely.difference(geoms, half))
+class _Cut(NamedTuple):
+    """One candidate cut of every piece: the pieces split in numpy (``ok``) with their
+    sides as ring sets, the other pieces' sides as geometries, per point whether it lies
+    on the left, and the score of each piece's cut."""
+
+    ok: np.ndarray
+    fast: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    slow: tuple[np.ndarray, np.ndarray]
+    to_left: np.ndarray
+    score: np.ndarray
+
+
+def _chosen(a: _Cut, b: _Cut, better: np.ndarray, side: int) -> np.ndarray:
+    """The left (``side`` 0) or right (1) side of every piece, from cut ``b`` where it
+    is better, else from cut ``a``; polygons are built from ring sets in one call."""
+    out = np.where(better, b.slow[side], a.slow[side])
+    parts = [
+        (_take(*c.fast[side], use[c.ok]), np.flatnonzero(c.ok & use))
+        for c, use in ((a, ~better), (b, better))
+    ]
+    coords = np.concatenate([p[0][0] for p in parts])
+    size = np.concatenate([p[0][1] for p in parts])
+    out[np.concatenate([p[1] for p in parts])] = polygons_of(coords, size)
+    return out
+
+
+def _take(coords: np.ndarray, size: np.ndarray, keep: np.ndarray):
+    """The rings of a ring set that ``keep`` marks."""
+    return coords[np.repeat(keep, size)], size[keep]
+
+
+def _cut_along(shape, u, origin, k, pts_xy, pts_w, pt_piece) -> _Cut:
+    """One cut per piece across axis ``u``.
+
+    ``shape`` holds the pieces, their outer rings (see
+    :func:`~planner.grids.halfplane.outer_rings`), their boundary (see :func:`_boundary`)
+    and their areas.
+    """
+    geoms, rings = shape[0], shape[1]
+    cut = _cut_positions(shape, u, origin, k, pts_xy, pts_w, pt_piece)
+    ring = _half_plane_rings(geoms, u, origin, cut)
+    ok, left, right = split_simple(
+        rings,
+        len(geoms),
+        lambda xy, i: np.einsum("ij,ij->i", xy - origin[i], u[i]) - cut[i],
+        ring[:, 1],
+        ring[:, 2],
+    )
+    score = np.zeros(len(geoms))
+    score[ok] = np.minimum(_ring_compactness(*left), _ring_compactness(*right))
+    slow_left = np.full(len(geoms), None, dtype=object)
+    slow_right = np.full(len(geoms), None, dtype=object)
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        half = shapely.polygons(ring[rest])
+        slow_left[rest] = _only_polygons(shapely.intersection(geoms[rest], half))
+        slow_right[rest] = _only_polygons(shapely.difference(geoms[rest], half))
+        score[rest] = _score(geoms[rest], slow_left[rest], slow_right[rest])
     t = np.einsum("ij,ij->i", pts_xy - origin[pt_piece], u[pt_piece])
-    # Parts beyond the piece's own count must later be merged into neighbours, which
-    # upsets the balance: each one halves the score.
+    return _Cut(ok, (left, right), (slow_left, slow_right), t <= cut[pt_piece], score)
+
+
+def _ring_compactness(coords: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """:func:`polsby_popper` of the polygons of a ring set, without building them."""
+    perimeter = ring_length(coords, size)
+    area = ring_area(coords, size)
+    return np.divide(4 * np.pi * area, perimeter**2, out=np.zeros_like(area), where=perimeter > 0)
+
+
+def _score(geoms, left, right) -> np.ndarray:
+    """The worse compactness of the two sides of each cut.
+
+    Parts beyond the piece's own count must later be merged into neighbours, which
+    upsets the balance: each one halves the score.
+    """
     extra = (
         shapely.get_num_geometries(left)
         + shapely.get_num_geometries(right)
         - shapely.get_num_geometries(geoms)
         - 1
     )
-    score = np.minimum(polsby_popper(left), polsby_popper(right)) / 2.0 ** np.maximum(extra, 0)
-    return left, right, t <= cut[pt_piece], score
+    return np.minimum(polsby_popper(left), polsby_popper(right)) / 2.0 ** np.maximum(extra, 0)
 
 
 def _only_polygons(geoms: np.ndarray) -> np.ndarray:
@@ -136,12 +213,13 @@ def _fixed_sense(u: np.ndarray) -> np.ndarray:
     return np.where(flip[:, None], -u, u)
 
 
-def _cut_positions(geoms, u, origin, k, pts_xy, pts_w, pt_piece) -> np.ndarray:
+def _cut_positions(shape, u, origin, k, pts_xy, pts_w, pt_piece) -> np.ndarray:
     """Cut position along ``u`` (relative to ``origin``) for a ``⌊k/2⌋ : ⌈k/2⌉`` split."""
+    geoms, _, boundary, area = shape
     frac = (k // 2) / k
-    edges = _edges(geoms, u, origin)
+    edges = _edges(boundary, len(geoms), u, origin)
     lo, hi = edges[5], edges[6]
-    cut = _area_quantile(edges, shapely.area(geoms), frac)
+    cut = _area_quantile(edges, area, frac)
     t = np.einsum("ij,ij->i", pts_xy - origin[pt_piece], u[pt_piece])
     if len(pt_piece):
         by_points, has = _weighted_quantile(t, pts_w, pt_piece, frac, len(geoms), k)
@@ -151,23 +229,43 @@ def _cut_positions(geoms, u, origin, k, pts_xy, pts_w, pt_piece) -> np.ndarray:
     return np.clip(cut, lo + margin, hi - margin)
 
 
-def _edges(geoms, u, origin):
-    """Boundary edges of each piece in its frame (x along ``u``), and the x-extent.
+def _boundary(geoms, rings: Rings):
+    """Ring coordinates of every piece, exterior counter-clockwise and holes clockwise
+    (as ``shapely.orient_polygons`` turns them), with their piece and ring numbers."""
+    simple, coords, size, ccw = rings
+    ring = np.repeat(np.arange(len(simple)), size)
+    if not ccw.all():
+        start = np.cumsum(size) - size
+        pos = np.arange(len(ring))
+        flip = ~ccw[ring]
+        pos[flip] = (2 * start + size - 1)[ring[flip]] - pos[flip]
+        coords = coords[pos]
+    owner = simple[ring]
+    plain = np.zeros(len(geoms), dtype=bool)
+    plain[simple] = True
+    rest = np.flatnonzero(~plain)
+    if len(rest):
+        oriented = shapely.orient_polygons(geoms[rest], exterior_cw=False)
+        parts, part_owner = shapely.get_parts(oriented, return_index=True)
+        loops, ring_part = shapely.get_rings(parts, return_index=True)
+        more, ring_of = shapely.get_coordinates(loops, return_index=True)
+        order = np.argsort(np.r_[owner, rest[part_owner[ring_part[ring_of]]]], kind="stable")
+        coords = np.concatenate([coords, more])[order]
+        ring = np.r_[ring, ring_of + len(simple)][order]
+        owner = np.r_[owner, rest[part_owner[ring_part[ring_of]]]][order]
+    return coords, owner, ring
 
-    Rings are oriented exterior counter-clockwise, holes clockwise.
-    """
-    oriented = shapely.orient_polygons(geoms, exterior_cw=False)
-    parts, part_owner = shapely.get_parts(oriented, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    owner = part_owner[ring_part[ring_of]]
+
+def _edges(boundary, m, u, origin):
+    """Boundary edges of each piece in its frame (x along ``u``), and the x-extent."""
+    coords, owner, ring_of = boundary
     n = np.stack([-u[:, 1], u[:, 0]], axis=1)
     rel = coords - origin[owner]
     x = np.einsum("ij,ij->i", rel, u[owner])
     y = np.einsum("ij,ij->i", rel, n[owner])
     edge = ring_of[:-1] == ring_of[1:]
-    lo = np.full(len(geoms), np.inf)
-    hi = np.full(len(geoms), -np.inf)
+    lo = np.full(m, np.inf)
+    hi = np.full(m, -np.inf)
     np.minimum.at(lo, owner, x)
     np.maximum.at(hi, owner, x)
     return x[:-1][edge], y[:-1][edge], x[1:][edge], y[1:][edge], owner[:-1][edge], lo, hi
@@ -256,19 +354,19 @@ def _weighted_quantile(t, w, piece, frac, m, k):
     return cut, has
 
 
-def _half_planes(geoms, u, origin, cut) -> np.ndarray:
-    """Rectangles covering ``t ≤ cut`` over each piece's extent (world coordinates)."""
+def _half_plane_rings(geoms, u, origin, cut) -> np.ndarray:
+    """Rings (n, 5, 2) of rectangles covering ``t ≤ cut`` over each piece's extent (world
+    coordinates); corners 1 and 2 lie on the cut."""
     xmin, ymin, xmax, ymax = shapely.bounds(geoms).T
     reach = 2 * np.hypot(xmax - xmin, ymax - ymin) + 1
     n = np.stack([-u[:, 1], u[:, 0]], axis=1)
     corners_t = np.stack([cut - reach, cut, cut, cut - reach, cut - reach], axis=1)
     corners_s = np.stack([-reach, -reach, reach, reach, -reach], axis=1)
-    ring = (
+    return (
         origin[:, None, :]
         + corners_t[:, :, None] * u[:, None, :]
         + corners_s[:, :, None] * n[:, None, :]
     )
-    return shapely.polygons(ring)
 
 
 # ---------------------------------------------------------------------------- strays and shares

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from planner.errors import PlannerError
@@ -53,12 +55,36 @@ def number_grids(
             f"a village has {seq.max()} grids; codes allow at most {MAX_GRIDS_PER_VILLAGE}"
         )
     names = _village_names(out, vid, village_names)
+    codes, labels = _codes_and_names(vid, names, seq, lang)
     out["village_id"] = vid
     out["seq"] = seq
-    out["id"] = [f"{v}{s:03d}" for v, s in zip(vid, seq, strict=True)]
-    pattern = "{}第{}网格" if lang == "zh" else "{} grid {}"
-    out["name"] = [pattern.format(n, s) for n, s in zip(names, seq, strict=True)]
-    return out.iloc[np.argsort(out["id"].to_numpy(), kind="stable")].reset_index(drop=True)
+    out["id"] = pd.array(codes, dtype="str")
+    out["name"] = pd.array(labels, dtype="str")
+    return out.iloc[pc.sort_indices(codes).to_numpy()].reset_index(drop=True)
+
+
+def _codes_and_names(vid: np.ndarray, names: np.ndarray, seq: np.ndarray, lang: str):
+    """Grid codes (village code + 3-digit sequence) and names, as Arrow strings.
+
+    Codes are unique (a longer village code makes a longer grid code), so sorting them
+    needs no tie rule.
+    """
+    text = pa.large_string()
+    at = pa.array(seq)
+    padded = pa.array([f"{i:03d}" for i in range(MAX_GRIDS_PER_VILLAGE + 1)], type=text)
+    plain = pa.array([str(i) for i in range(MAX_GRIDS_PER_VILLAGE + 1)], type=text)
+    middle, end = ("第", "网格") if lang == "zh" else (" grid ", "")
+    codes = pc.binary_join_element_wise(
+        pa.array(vid, type=text), padded.take(at), pa.scalar("", text)
+    )
+    labels = pc.binary_join_element_wise(
+        pa.array(names, type=text),
+        pa.scalar(middle, text),
+        plain.take(at),
+        pa.scalar(end, text),
+        pa.scalar("", text),
+    )
+    return codes, labels
 
 
 def _reading_order(vid: np.ndarray, geoms: np.ndarray) -> np.ndarray:
