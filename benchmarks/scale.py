@@ -8,6 +8,11 @@ so peaks do not mix; the peak memory is that of the whole process tree (Dask wor
 included), sampled every 0.1 s. Run::
 
     .venv/bin/python benchmarks/scale.py [--sizes 10k,100k,600k] [--engines inprocess,dask]
+    .venv/bin/python benchmarks/scale.py --scenario SCENARIO.toml --out-root FOLDER
+
+``--scenario`` measures a given scenario instead (outputs under ``--out-root``). Each row
+also gives the peak of the driving process and of the largest other process (a Dask
+worker; the local cluster's workers are child processes of the run).
 
 Regions are cached in ``--data`` (default ``outputs/bench-scale``) and reused. The target
 for the national size in-process is ≤ 120 s and ≤ 8 GB.
@@ -56,41 +61,47 @@ def region_scenario(villages: int, data: Path) -> Path:
     return scenario
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
-    total = 0
+def process_rss(proc: psutil.Process) -> dict[int, int]:
+    """Resident memory of a process and each of its descendants, in bytes, by pid."""
+    rss = {}
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            rss[p.pid] = p.memory_info().rss
         except psutil.Error:
             continue
-    return total
+    return rss
 
 
-def measure(scenario: Path, engine: str) -> dict[str, float]:
-    """Run ``planner run`` once in a subprocess: wall seconds, peak tree memory (MB) and
-    what the run itself reports."""
-    out = scenario.parent / f"out-{engine}"
+def measure(scenario: Path, engine: str, out_root: Path | None = None) -> dict[str, float]:
+    """Run ``planner run`` once in a subprocess: wall seconds, peak memory (MB) of the
+    whole tree, of the driving process and of the largest other process, and what the
+    run itself reports."""
+    out = (out_root or scenario.parent) / f"out-{engine}"
     command = [sys.executable, "-m", "planner.cli", "run", str(scenario), "--out", str(out)]
     env = {**os.environ, "PLANNER_QUIET": "1", "CI": "true"}
     start = time.perf_counter()
     proc = subprocess.Popen(
         [*command, "--engine", engine], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    watched, peak = psutil.Process(proc.pid), 0
+    watched, peak, each = psutil.Process(proc.pid), 0, {}
     while proc.poll() is None:
-        peak = max(peak, tree_rss(watched))
+        rss = process_rss(watched)
+        peak = max(peak, sum(rss.values()))
+        each = {pid: max(each.get(pid, 0), value) for pid, value in {**each, **rss}.items()}
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     if proc.returncode:
         raise SystemExit(f"planner run failed ({engine}, {scenario}):\n{errors}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    others = [v for pid, v in each.items() if pid != proc.pid]
     return {
         "seconds": seconds,
         "coverage_s": summary["timings"]["coverage"],
         "peak_mb": peak / 2**20,
-        "driver_peak_mb": summary["peak_memory_mb"],
+        "driver_peak_mb": each.get(proc.pid, 0) / 2**20,
+        "worker_peak_mb": max(others, default=0) / 2**20,
+        "processes": 1 + len(others),
     }
 
 
@@ -99,29 +110,40 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k,600k", help="village counts, e.g. 10k,600k")
     parser.add_argument("--engines", default=",".join(ENGINES), help="inprocess,dask")
     parser.add_argument("--data", type=Path, default=Path("outputs/bench-scale"))
+    parser.add_argument("--scenario", type=Path, help="measure this scenario instead")
+    parser.add_argument("--out-root", type=Path, help="folder for the outputs of --scenario")
     args = parser.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if unknown := set(engines) - set(ENGINES):
         parser.error(f"unknown engine(s) {sorted(unknown)}; use {', '.join(ENGINES)}")
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    regions = (
+        [(str(args.scenario), args.scenario)]
+        if args.scenario
+        else [
+            (f"{v:,}", region_scenario(v, args.data))
+            for v in map(parse_size, args.sizes.split(","))
+        ]
+    )
     rows = []
-    for villages in sizes:
-        scenario = region_scenario(villages, args.data)
+    for label, scenario in regions:
         for engine in engines:
-            result = measure(scenario, engine)
-            rows.append((villages, engine, result))
+            result = measure(scenario, engine, args.out_root)
+            rows.append((label, engine, result))
             print(
-                f"{villages:>9,} villages  {engine:<9}  {result['seconds']:7.1f} s  "
+                f"{label:>9}  {engine:<9}  {result['seconds']:7.1f} s  "
                 f"(coverage {result['coverage_s']:6.1f} s)  peak {result['peak_mb']:7,.0f} MB",
                 flush=True,
             )
     print()
-    print("| villages | engine | run (s) | coverage step (s) | peak memory, all processes (MB) |")
-    print("|---:|---|---:|---:|---:|")
-    for villages, engine, r in rows:
+    print(
+        "| region | engine | run (s) | coverage step (s) | peak, all processes (MB) | "
+        "driver (MB) | largest worker (MB) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, engine, r in rows:
         print(
-            f"| {villages:,} | {engine} | {r['seconds']:.1f} | {r['coverage_s']:.1f} | "
-            f"{r['peak_mb']:,.0f} |"
+            f"| {label} | {engine} | {r['seconds']:.1f} | {r['coverage_s']:.1f} | "
+            f"{r['peak_mb']:,.0f} | {r['driver_peak_mb']:,.0f} | {r['worker_peak_mb']:,.0f} |"
         )
 
 

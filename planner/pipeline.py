@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from functools import partial
 from typing import Any, TypeVar
 
 import geopandas as gpd
@@ -137,7 +138,7 @@ def _run_steps(
         layers = load_layers(scenario)
     for problem in layers.warnings:
         warn(str(problem))
-    grids = _in_background(background, timer, "grids", build_grids, scenario, layers)
+    grids = _in_background(background, timer, "grids", _grid_step(client), scenario, layers)
     with timer.step("road network"):
         roads = road_search(scenario, layers)
     levels = _level_runner(scenario, layers, roads, client)
@@ -182,6 +183,15 @@ def _run_steps(
         _add_tables(plan, grid_result)
         plan.summary = _summary(plan, grid_result, siting, engine="dask" if client else "inprocess")
     return plan
+
+
+def _grid_step(client: Any) -> Callable[[Scenario, LayerSet], GridStep]:
+    """Grids in this process, or partitioned by county on Dask."""
+    if client is None:
+        return build_grids
+    from planner.distributed import build_grids_dask
+
+    return partial(build_grids_dask, client=client)
 
 
 def _stations_on_grids(scenario: Scenario) -> bool:

@@ -179,6 +179,12 @@ def test_run_with_the_dask_engine_gives_the_in_process_plan(tiny_region, client,
     columns = coverage_columns(local.villages)
     pd.testing.assert_frame_equal(local.villages[columns], spread.villages[columns])
     assert local.summary["levels"] == spread.summary["levels"]
+    assert local.summary["grids"] == spread.summary["grids"]
+    assert len(local.grids) > 0
+    pd.testing.assert_frame_equal(
+        local.grids.drop(columns="geometry"), spread.grids.drop(columns="geometry")
+    )
+    assert local.grids.geometry.geom_equals_exact(spread.grids.geometry, 0).all()
 
 
 def test_dask_equals_in_process_with_a_station_radius(scenario, layers, client):

@@ -1,10 +1,11 @@
-"""Province and national runs on Dask: the coverage step partitioned by county.
+"""The coverage step partitioned by county on Dask.
 
-Every county is one partition: its villages and, for every level, the centers serving
-that level within a *halo* around the county's villages — the service radius for
+Counties are joined into a few compact regions (:func:`_regions`, a few per worker
+thread); every region is one partition: its villages and, for every level, the centers
+serving that level within a *halo* around the region's villages — the service radius for
 straight-line levels, the reach of the road search (twice the radius, or the time budget
 at the fastest speed) for road levels. Road levels get the roads within twice that reach,
-so that every center that can reach a village of the county snaps to the same road as in
+so that every center that can reach a village of the region snaps to the same road as in
 one piece; each partition builds its own network from them.
 
 Results equal :func:`planner.steps.compute_levels` in one process:
@@ -19,17 +20,13 @@ Results equal :func:`planner.steps.compute_levels` in one process:
   fragment near the county joins the rest of the network solely through roads beyond
   the halo, or where two centers are at exactly the same road distance.
 
-Partitions are grouped into a few tasks per worker (largest first) and their inputs are
-plain arrays, scattered to the workers before the tasks run.
+Each partition is one task; its inputs are plain arrays, scattered to the workers
+before the tasks run.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -51,6 +48,7 @@ from planner.catchment import (
     nearest_euclidean,
     nearest_points,
 )
+from planner.distributed.cluster import balanced_batches, dask_client
 from planner.errors import PlannerError, warn
 from planner.network import DEFAULT_SPEEDS, Snap, build_network
 from planner.progress import progress
@@ -65,54 +63,6 @@ logger = logging.getLogger(__name__)
 #: Tasks per worker thread: enough to balance uneven counties, few enough to keep the
 #: scheduling overhead small.
 TASKS_PER_THREAD = 4
-
-
-@contextmanager
-def dask_client(scheduler: str | None = None, *, timeout_s: float = 10.0) -> Iterator[Client]:
-    """A Dask client: connected to ``scheduler``, or on a local cluster sized to the machine
-    (one single-threaded worker process per core), closed on exit.
-
-    Raises
-    ------
-    PlannerError
-        When the scheduler address is malformed or nobody answers there.
-    """
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            _reachable(scheduler, timeout_s)
-            client = Client(scheduler, timeout=timeout_s, set_as_default=False)
-        except (OSError, ValueError, TimeoutError) as exc:
-            raise PlannerError(
-                f"cannot connect to the Dask scheduler at {scheduler!r} ({exc}); check the "
-                "address (tcp://host:8786) and that `dask scheduler` runs there, or leave "
-                "out --scheduler to start a local cluster"
-            ) from None
-        with client:
-            yield client
-        return
-    workers = os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
-        yield client
-
-
-def _reachable(address: str, timeout_s: float) -> None:
-    """Raise ``ValueError`` for a malformed address and ``OSError`` when nothing listens
-    at a TCP/TLS one (checked before a client exists: a client that failed to connect
-    stalls the interpreter's exit)."""
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-
-    scheme, location = parse_address(address)
-    host, port = parse_host_port(location)
-    if scheme in ("tcp", "tls"):
-        socket.create_connection((host, port), timeout=timeout_s).close()
 
 
 def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
@@ -234,6 +184,22 @@ def _county_groups(keys: pd.Series) -> list[np.ndarray]:
     return np.split(order, cuts)
 
 
+def _regions(groups: list[np.ndarray], xy: np.ndarray, n: int) -> list[np.ndarray]:
+    """The counties joined into at most ``n`` compact regions of about equal villages:
+    the counties' mean points are cut in two along the longer side, at the median village,
+    again and again. Fewer, compact partitions build fewer road networks whose halos
+    overlap less than one per county would."""
+    if n <= 1 or len(groups) <= 1:
+        return [np.sort(np.concatenate(groups))] if groups else []
+    mid = np.array([xy[g].mean(axis=0) for g in groups])
+    axis = int(np.ptp(mid[:, 1]) > np.ptp(mid[:, 0]))
+    order = np.argsort(mid[:, axis], kind="stable")
+    weight = np.cumsum([len(groups[i]) for i in order])
+    cut = int(np.clip(np.searchsorted(weight, weight[-1] / 2), 1, len(groups) - 1))
+    low, high = [groups[i] for i in order[:cut]], [groups[i] for i in order[cut:]]
+    return _regions(low, xy, n // 2) + _regions(high, xy, n - n // 2)
+
+
 def _within(bounds: np.ndarray, geoms: np.ndarray, margin: float) -> list[np.ndarray]:
     """Positions of ``geoms`` meeting each box of ``bounds`` (rows of xmin, ymin, xmax,
     ymax) widened by ``margin``, ascending."""
@@ -276,14 +242,9 @@ def _partitions(
 
 
 def _batches(parts: list[_Partition], n: int) -> list[list[_Partition]]:
-    """``n`` batches of about equal work: largest partition first, to the lightest batch."""
-    load = np.zeros(n)
-    batches: list[list[_Partition]] = [[] for _ in range(n)]
-    for i in np.argsort([-len(p.villages) for p in parts], kind="stable"):
-        j = int(np.argmin(load))
-        batches[j].append(parts[i])
-        load[j] += len(parts[i].villages)
-    return [b for b in batches if b]
+    """``n`` batches of about equal work (see :func:`balanced_batches`)."""
+    sizes = [len(p.villages) for p in parts]
+    return [[parts[i] for i in batch] for batch in balanced_batches(sizes, n)]
 
 
 # ---------------------------------------------------------------------------- driver
@@ -352,12 +313,14 @@ def compute_levels_dask(
             warn(f"level {level}: no centers of this level")
     if roads is not None:
         roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
-    groups = _county_groups(county_of(villages, townships))
-    parts = _partitions(network, xy, groups, serving, roads)
     threads = sum(client.nthreads().values()) or 1
+    counties = _county_groups(county_of(villages, townships))
+    groups = _regions(counties, xy, TASKS_PER_THREAD * threads)
+    parts = _partitions(network, xy, groups, serving, roads)
     batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
     logger.info(
-        f"dask: {len(parts):,} county partitions in {len(batches)} tasks on {threads} threads"
+        f"dask: {len(counties):,} counties in {len(parts)} regions, {len(batches)} tasks "
+        f"on {threads} threads"
     )
     settings = _Settings(
         groups={key: spec for key, (_, spec) in serving.items()},
