@@ -7,7 +7,15 @@ import pytest
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
-from network_helpers import SETTINGS, WALK_MPS, cut_at_vertices, line, planar_cases, points
+from network_helpers import (
+    SETTINGS,
+    WALK_MPS,
+    cut_at_vertices,
+    frame,
+    line,
+    planar_cases,
+    points,
+)
 from shapely.ops import substring
 
 from planner.network import areas as _areas
@@ -101,7 +109,7 @@ def test_service_areas_are_the_buffered_reached_road(case, step, buffer):
     walk = sites.access_m if weight == "length" else sites.access_m / WALK_MPS
     # GEOS draws a round join of angle θ with round(θ / 22.5°) chords (up to 33.75° each,
     # which cut up to 4.3 % of the buffer) and simplifies its input by up to 1 % of it;
-    # the reached road is simplified by 0.2 % of it
+    # the reached road is simplified by 0.8 % of it
     tolerance = 0.06 * buffer
     for k in range(len(sites)):
         mine = label == k
@@ -117,3 +125,51 @@ def test_service_areas_are_the_buffered_reached_road(case, step, buffer):
         want = shapely.union_all(shapely.buffer(np.array(parts), buffer, quad_segs=4))
         assert shapely.difference(got, want.buffer(tolerance)).area < 1e-6 * want.area + 1e-9
         assert shapely.difference(want, got.buffer(tolerance)).area < 1e-6 * want.area + 1e-9
+
+
+def _wiggly_grid(side: int, spacing: float) -> list[shapely.LineString]:
+    """Streets of a grid drawn with a vertex every 5 m, each swaying by a few metres."""
+    t = np.arange(0.0, side * spacing + 1e-9, 5.0)
+    sway = 4.0 * np.sin(t / 37.0) + 1.5 * np.sin(t / 11.0)
+    streets = []
+    for k in range(side + 1):
+        streets.append(shapely.LineString(np.c_[t, k * spacing + sway]))
+        streets.append(shapely.LineString(np.c_[k * spacing + sway, t]))
+    return streets
+
+
+def _region_hausdorff(a: shapely.Geometry, b: shapely.Geometry) -> float:
+    """Largest distance from a point of one area to the other area (densified outlines)."""
+
+    def directed(p: shapely.Geometry, q: shapely.Geometry) -> float:
+        xy = shapely.get_coordinates(shapely.segmentize(p.boundary, 1.0))
+        return float(shapely.distance(shapely.points(xy), q).max())
+
+    return max(directed(a, b), directed(b, a))
+
+
+@pytest.mark.parametrize("buffer", [20.0, 50.0])
+def test_service_areas_stay_within_the_drawing_tolerance(buffer):
+    # against the unsimplified reach: the same stretches of road, each buffered on its
+    # own by shapely (four segments per quarter circle) and united
+    streets = frame(_wiggly_grid(6, 200.0))
+    net = build_network(streets, min_component_nodes=1)
+    sites = snap(net, points([(130.0, 410.0), (880.0, 990.0), (600.0, 200.0)]), mode="walk")
+    cutoff = 700.0
+    areas = service_areas(net, sites, cutoff=cutoff, mode="walk", buffer_m=buffer)
+    aug = _search.augment(net, "walk", "length", sites, [])
+    dist, _, source = _search.search(aug, cutoff)
+    host, a, b, label = _areas.reached_parts(
+        net, aug, dist, source, cutoff=cutoff, weight="length", mode="walk"
+    )
+    geoms = net.edges.geometry.to_numpy()
+    for k in range(len(sites)):
+        mine = label == k
+        reach = zip(host[mine], a[mine], b[mine], strict=True)
+        parts = [substring(geoms[h], s, e) for h, s, e in reach]
+        parts.append(line(sites.point[k].coords[0], sites.on_road[k].coords[0]))
+        want = shapely.union_all(shapely.buffer(np.array(parts), buffer, quad_segs=4))
+        got = areas.geometry.iloc[k]
+        assert shapely.symmetric_difference(got, want).area < 0.005 * want.area
+        assert _region_hausdorff(got, want) < 0.03 * buffer
+        assert shapely.get_num_coordinates(got) < shapely.get_num_coordinates(want)

@@ -315,3 +315,26 @@ def test_xlsx_renamed_xls_is_checked_and_old_xls_explained(tmp_path):
     (tmp_path / "villages.xls").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
     problem = one(problems_of(path), "old Excel 97-2003 workbooks (.xls) cannot be read")
     assert problem.fix == "save it as .xlsx in Excel or WPS"
+
+
+def test_arrow_read_keeps_binary_columns_as_bytes(tmp_path):
+    # the WKB column stays in Arrow on its way to pandas; an attribute of binary type
+    # must still come out as the row reader gives it: bytes objects, None when missing
+    import geopandas as gpd
+    import pyarrow
+    import pyogrio
+    import shapely
+
+    lines = [shapely.LineString([(0, 0), (1, 1)]), shapely.LineString([(2, 0), (3, 1), (4, 0)])]
+    blob = pd.array([b"\x00\x01", None], dtype=pd.ArrowDtype(pyarrow.binary()))
+    frame = gpd.GeoDataFrame({"name": ["a", None], "blob": blob}, geometry=lines, crs="EPSG:4326")
+    path = tmp_path / "roads.gpkg"
+    pyogrio.write_dataframe(frame, path, use_arrow=True)
+    assert pyogrio.read_info(path)["dtypes"].tolist() == ["object", "object"]
+    got = readers.read_vector(path).frame
+    want = pyogrio.read_dataframe(path, use_arrow=False)
+    assert got["blob"].tolist() == [b"\x00\x01", None]
+    assert got["blob"].tolist() == want["blob"].tolist()
+    assert got["name"].isna().tolist() == [False, True]
+    assert shapely.equals_exact(got.geometry.values, want.geometry.values, 0).all()
+    assert got.crs == want.crs

@@ -35,6 +35,11 @@ _TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
 # (Shapefile, KML, …) keep the row reader, which reports undecodable text.
 _ARROW_SUFFIXES = (".gpkg", ".fgb", ".geojson", ".json")
 
+_BINARY = (pyarrow.binary(), pyarrow.large_binary())
+#: Arrow-to-pandas options of :func:`read_vector`: binary columns (the WKB geometry) stay
+#: in Arrow, which spares a Python ``bytes`` object per feature on the way to pandas.
+_ARROW_TO_PANDAS = {"types_mapper": {t: pd.ArrowDtype(t) for t in _BINARY}.get}
+
 #: Largest CSV/TXT ledger read, in bytes (a village ledger of a whole country is ~100 MB).
 MAX_TEXT_BYTES = 2 << 30
 
@@ -158,7 +163,13 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
     try:
         with np.errstate(invalid="ignore"):  # NaN coordinates are reported per row later
             arrow = suffix in _ARROW_SUFFIXES and not encoding  # Arrow reads UTF-8 only
-            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=arrow)
+            frame = pyogrio.read_dataframe(
+                path,
+                layer=layer,
+                encoding=encoding,
+                use_arrow=arrow,
+                arrow_to_pandas_kwargs=_ARROW_TO_PANDAS if arrow else None,
+            )
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise PlannerError(f"{path}: cannot read ({first_line(exc)})") from None
     except UnicodeDecodeError as exc:
@@ -167,7 +178,19 @@ def read_vector(path: Path, *, layer: str | None = None, encoding: str | None = 
             f"{path}: attribute text is not {exc.encoding} (as its .cpg or the encoding "
             f'setting says); set encoding = "{other}" in the layer\'s table'
         ) from None
-    return RawLayer(frame, row_base=1, encoding=encoding)
+    return RawLayer(_binary_as_bytes(frame), row_base=1, encoding=encoding)
+
+
+def _binary_as_bytes(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Binary attribute columns as ``bytes`` objects (``None`` when missing), as the
+    default Arrow conversion gives them (:data:`_ARROW_TO_PANDAS` keeps them in Arrow)."""
+    for name in frame.columns[frame.dtypes.map(_is_arrow_binary).to_numpy(dtype=bool)]:
+        frame[name] = frame[name].to_numpy(dtype=object, na_value=None)
+    return frame
+
+
+def _is_arrow_binary(dtype: object) -> bool:
+    return isinstance(dtype, pd.ArrowDtype) and dtype.pyarrow_dtype in _BINARY
 
 
 def read_parquet(path: Path) -> RawLayer:
