@@ -27,7 +27,14 @@ from map_helpers import (
 )
 from shapely.geometry import box
 
-from planner.outputs.map_page import asset_html, check_offline, to_geojson, to_wgs84
+from planner.outputs.map_page import (
+    asset_html,
+    check_offline,
+    encode_polygons,
+    to_geojson,
+    to_wgs84,
+    varints,
+)
 from planner.outputs.maps import build_map, render_map
 from planner.pipeline import Plan
 
@@ -141,3 +148,66 @@ def test_page_links_nothing_and_a_cdn_element_is_caught(plan, page_zh):
         render_map(m)
     with pytest.raises(RuntimeError):
         check_offline('<link rel="stylesheet" href="https://cdn.example/x.css">')
+
+
+def _read_varints(text: str) -> list[int]:
+    """Decode base64 LEB128 varints byte by byte (independent of the numpy encoder)."""
+    import base64
+
+    values, value, shift = [], 0, 0
+    for byte in base64.b64decode(text):
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            values.append(value)
+            value, shift = 0, 0
+    return values
+
+
+def test_varints_round_trip_small_and_large_numbers():
+    numbers = np.array([0, 1, 127, 128, 255, 16_383, 16_384, 2**31, 2**40 + 5], dtype=np.int64)
+    assert _read_varints(varints(numbers)) == numbers.tolist()
+
+
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 6))
+@settings(max_examples=25, deadline=None)
+def test_compact_polygons_give_back_the_rounded_vertices(seed, n):
+    """Decoding parts, rings, vertex counts and coordinate steps (as the page runtime
+    does) gives every ring of every feature, rounded to 6 decimals, without the closing
+    vertex; empty polygons have no rings."""
+    rng = np.random.default_rng(seed)
+    shapes = []
+    for _ in range(n):
+        x, y = rng.uniform(73, 135), rng.uniform(18, 53)
+        outer = box(x, y, x + rng.uniform(1e-4, 0.1), y + rng.uniform(1e-4, 0.1))
+        hole = box(x + 2e-5, y + 2e-5, x + 5e-5, y + 5e-5)
+        multi = shapely.MultiPolygon([outer, box(x - 1, y - 1, x - 0.5, y - 0.5)])
+        shapes += [outer.difference(hole), multi, shapely.Polygon()]
+    compact = encode_polygons(gpd.GeoSeries(shapes, crs=4326))
+    assert compact is not None
+    parts, rings, verts = (_read_varints(compact[k]) for k in ("parts", "rings", "verts"))
+    steps = np.array(_read_varints(compact["xy"]), dtype=np.int64)
+    steps = np.where(steps % 2, -(steps + 1) // 2, steps // 2).reshape(-1, 2)
+    xy = np.cumsum(steps, axis=0)
+    got, ring, vertex, part = [], 0, 0, 0
+    for count in parts:
+        feature = []
+        for _ in range(count):
+            for _ in range(rings[part]):
+                feature.append(xy[vertex : vertex + verts[ring]].tolist())
+                vertex, ring = vertex + verts[ring], ring + 1
+            part += 1
+        got.append(feature)
+    want = []
+    for shape in shapes:
+        polygons = shapely.get_parts(shape)
+        rings_of = [r for p in polygons if not p.is_empty for r in [p.exterior, *p.interiors]]
+        want.append(
+            [np.round(np.asarray(r.coords)[:-1] * 1e6).astype(int).tolist() for r in rings_of]
+        )
+    assert got == want and vertex == len(xy)
+
+
+def test_compact_polygons_only_for_polygons():
+    lines = gpd.GeoSeries([shapely.LineString([(0, 0), (1, 1)]), box(0, 0, 1, 1)], crs=4326)
+    assert encode_polygons(lines) is None

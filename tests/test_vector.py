@@ -373,7 +373,7 @@ def _gpkg_dump(path: Path) -> list:
     return dump
 
 
-@pytest.mark.parametrize("fmt", ["gpkg", "fgb"])
+@pytest.mark.parametrize("fmt", ["gpkg", "fgb", "geojson", "kml"])
 def test_files_match_a_row_by_row_write(tmp_path, layer, fmt):
     """The same file as pyogrio writes feature by feature, whatever the column types
     (text, missing values, nullable integers and booleans, numbers in an object column,
@@ -389,9 +389,11 @@ def test_files_match_a_row_by_row_write(tmp_path, layer, fmt):
     ours = [write_vector(gdf, tmp_path / f"{i}.{fmt}", crs=None)[0] for i, gdf in enumerate(frames)]
     (tmp_path / "rows").mkdir()
     theirs = [tmp_path / "rows" / path.name for path in ours]
-    options = {"SPATIAL_INDEX": "NO"} if fmt == "fgb" else None
+    options = {"fgb": {"SPATIAL_INDEX": "NO"}, "geojson": {"RFC7946": "YES"}}.get(fmt)
     for gdf, path in zip(frames, theirs, strict=True):
-        prepared = vector._prepare(gdf, crs=None)
+        prepared = vector._prepare(gdf, crs=FORMATS[fmt].crs)
+        if fmt == "kml":
+            prepared = vector._kml_columns(prepared)
         pyogrio.write_dataframe(
             prepared, path, driver=FORMATS[fmt].driver, layer_options=options, use_arrow=False
         )

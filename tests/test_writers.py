@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import pandas as pd
 import psutil
+import pyogrio
+import pytest
+from shapely.geometry import box
 
+from planner.errors import PlannerError
+from planner.outputs import vector
 from planner.outputs import writers as outputs
+from planner.outputs.child import ChildCall
 from planner.outputs.writers import write_outputs
 from planner.pipeline import run
-from planner.scenario import load_scenario
+from planner.scenario import Outputs, load_scenario
 
 
 def test_cap_sheets_keeps_an_equal_share_per_level():
@@ -42,3 +49,30 @@ def test_run_reports_timings_peak_memory_and_caps_the_workbook(tiny_region, monk
     assert "uncovered_villages.csv" in set(note["完整数据"])
     for title, rows, shown, csv in note[["工作表", "总行数", "表中行数", "完整数据"]].to_numpy():
         assert len(sheets[title]) == shown < rows == len(pd.read_csv(out / csv))
+
+
+def test_grid_files_from_the_child_process_equal_those_written_here(tmp_path):
+    """KML and GeoJSON come from a child process: byte for byte what this process writes;
+    an error in the child is raised here."""
+    grids = gpd.GeoDataFrame(
+        {"id": ["g1", "g2", None], "households": [60, 58, 61]},
+        geometry=[
+            box(500_000, 4_000_000, 500_400, 4_000_300),
+            box(500_400, 4_000_000, 500_700, 4_000_300),
+            box(500_000, 4_000_300, 500_100, 4_000_400),
+        ],
+        crs="EPSG:4550",
+    )
+    settings = Outputs(formats=("gpkg", "kml", "geojson"), crs="EPSG:4490")
+    (tmp_path / "child").mkdir()
+    (tmp_path / "here").mkdir()
+    written = outputs.write_grids(grids, tmp_path / "child", outputs=settings)
+    assert list(written) == ["grids_gpkg", "grids_kml", "grids_geojson"]
+    assert all(path.is_file() for path in written.values())
+    here = outputs.write_formats(grids, tmp_path / "here", ["kml", "geojson"], "EPSG:4490", "utf-8")
+    for path in here.values():
+        assert (tmp_path / "child" / path.name).read_bytes() == path.read_bytes()
+    back = pyogrio.read_dataframe(written["grids_geojson"])
+    assert back["id"].tolist()[:2] == ["g1", "g2"] and back["id"].isna().tolist()[2]
+    with pytest.raises(PlannerError, match="cannot tell the format"):
+        ChildCall(vector._format_name, "grids.unknown", None, what="testing").result()

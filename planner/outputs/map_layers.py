@@ -24,6 +24,7 @@ from planner.outputs.map_page import (
     DataLayer,
     OfflineMap,
     display_names,
+    encode_polygons,
     nonempty,
     popup_rows,
     search_keys,
@@ -51,6 +52,11 @@ _BOUNDARY = {
     "townships": {"color": "#525252", "weight": 1.2, "dashArray": "5 4", "fill": False},
     "village_areas": {"color": "#969696", "weight": 0.7, "fill": False},
 }
+
+
+#: Shape layers of more features than this draw only those in view, and none while more
+#: than this are in view (the page says so); the page runtime reads it from ``init``.
+VIEW_MAX = 20_000
 
 
 @dataclass
@@ -87,12 +93,19 @@ class MapContext:
         geoms = to_wgs84(frame, simplify_m=simplify, preserve_topology=topology)
         self.bounds.append(geoms.total_bounds)
         labels, rows = popup_rows(frame, columns, self.t)
-        g = to_geojson(geoms) if kind == "shape" else to_latlon(geoms)
-        spec = {"kind": kind, "styles": styles, "g": g, "t": display_names(frame).tolist()}
+        spec: dict[str, Any] = {"kind": kind, "styles": styles}
+        compact = encode_polygons(geoms) if kind == "shape" else None
+        if compact is not None:
+            spec["c"] = compact
+        else:
+            spec["g"] = to_geojson(geoms) if kind == "shape" else to_latlon(geoms)
+        spec["t"] = display_names(frame).tolist()
         return {**spec, "labels": labels, "p": rows, **extra}
 
     def add(self, title: str, spec: dict[str, Any], *, size: int, show: bool, **kw: Any) -> None:
-        DataLayer(title, spec, size=size, show=show, **kw).add_to(self.m)
+        if "c" in spec and size > VIEW_MAX:
+            self.note(self.t["zoom_note"].format(name=title, n=f"{size:,}", max=f"{VIEW_MAX:,}"))
+        DataLayer(title, {**spec, "name": title}, size=size, show=show, **kw).add_to(self.m)
 
 
 def path_style(cls: str, label: str, **options: Any) -> dict[str, Any]:

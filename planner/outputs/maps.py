@@ -40,6 +40,7 @@ from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
 from planner.outputs.map_layers import (
     LEVEL_STYLE,
+    VIEW_MAX,
     MapContext,
     add_boundaries,
     add_centers,
@@ -135,7 +136,8 @@ def _texts(lang: str) -> dict[str, str]:
 def _new_map(title: str, lang: str, simplify_m: float) -> MapContext:
     """An empty offline map whose page runtime speaks ``lang``."""
     m = OfflineMap(title=title, lang=lang, location=(35.0, 105.0))
-    Call("plannerMap.init", {"locale": "zh-CN" if lang == "zh" else "en"}).add_to(m)
+    init = {"locale": "zh-CN" if lang == "zh" else "en", "zoomHint": TEXT[lang]["zoom_hint"]}
+    Call("plannerMap.init", {**init, "viewMax": VIEW_MAX}).add_to(m)
     return MapContext(m=m, t=TEXT[lang], simplify_m=simplify_m)
 
 

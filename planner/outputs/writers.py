@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,27 +119,79 @@ def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
+#: Formats whose GDAL drivers are the slowest (LIBKML, GeoJSON): written by a child
+#: process (:class:`~planner.outputs.child.ChildCall`) while this one writes the rest.
+CHILD_FORMATS = ("kml", "geojson")
+
+
+def write_formats(
+    grids: gpd.GeoDataFrame, out_dir: Path, formats: Sequence[str], crs: Any, encoding: str
+) -> dict[str, Path]:
+    """``grids.<ext>`` in each of ``formats``, reprojected once per output CRS (a
+    format's own CRS, else ``crs``); keys ``grids_<fmt>``."""
+    written = {}
+    reprojected: dict[Any, gpd.GeoDataFrame] = {}
+    for fmt in formats:
+        target = FORMATS[fmt].crs or crs
+        if target not in reprojected:
+            reprojected[target] = grids.to_crs(target)
+        paths = write_vector(
+            reprojected[target],
+            out_dir / f"grids{FORMATS[fmt].suffix}",
+            fmt=fmt,
+            crs=target,
+            encoding=encoding,
+        )
+        written[f"grids_{fmt}"] = paths[0]
+    return written
+
+
+class GridFiles:
+    """The grid files of :func:`write_grids`: :data:`CHILD_FORMATS` start in a child
+    process at once, :meth:`write_here` writes the other formats, :meth:`result` waits
+    for the child. A context manager (the child is ended on exit)."""
+
+    def __init__(self, grids: gpd.GeoDataFrame | None, out_dir: Path, *, outputs: Outputs):
+        from planner.outputs.child import ChildCall
+
+        self._frame = None if grids is None or grids.empty else _for_output(grids)
+        self._out_dir, self._outputs = out_dir, outputs
+        formats = list(outputs.formats) if self._frame is not None else []
+        self._here = [f for f in formats if f not in CHILD_FORMATS]
+        away = [f for f in formats if f in CHILD_FORMATS]
+        args = (self._frame, out_dir, away, outputs.crs, outputs.shp_encoding)
+        self._child = ChildCall(write_formats, *args, what="writing grid files") if away else None
+
+    def write_here(self) -> dict[str, Path]:
+        """The formats written in this process."""
+        if not self._here:
+            return {}
+        outputs = self._outputs
+        return write_formats(
+            self._frame, self._out_dir, self._here, outputs.crs, outputs.shp_encoding
+        )
+
+    def result(self) -> dict[str, Path]:
+        """The files the child wrote (waits for it)."""
+        return {} if self._child is None else self._child.result()
+
+    def __enter__(self) -> GridFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child is not None:
+            self._child.close()
+
+
 def write_grids(
     grids: gpd.GeoDataFrame | None, out_dir: Path, *, outputs: Outputs
 ) -> dict[str, Path]:
     """``grids.<ext>`` in every format ``outputs`` asks for (its CRS and encoding)."""
-    if grids is None or grids.empty:
-        return {}
-    written = {}
-    reprojected: dict[Any, gpd.GeoDataFrame] = {}  # once per output CRS, not per format
-    for fmt in outputs.formats:
-        crs = FORMATS[fmt].crs or outputs.crs
-        if crs not in reprojected:
-            reprojected[crs] = _for_output(grids).to_crs(crs)
-        paths = write_vector(
-            reprojected[crs],
-            out_dir / f"grids{FORMATS[fmt].suffix}",
-            fmt=fmt,
-            crs=crs,
-            encoding=outputs.shp_encoding,
-        )
-        written[f"grids_{fmt}"] = paths[0]
-    return written
+    with GridFiles(grids, out_dir, outputs=outputs) as files:
+        written = files.write_here()
+        written |= files.result()
+    order = [f"grids_{fmt}" for fmt in outputs.formats]
+    return {key: written[key] for key in order if key in written}
 
 
 def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
@@ -245,6 +298,7 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
         plots = stack.enter_context(PlotProcess(plan)) if outputs.report else None
+        grids = stack.enter_context(GridFiles(plan.grids, out_dir, outputs=outputs))
         with bar.step("coverage.gpkg"):
             written = {
                 "coverage": write_gpkg(
@@ -252,7 +306,7 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
                 )
             }
         with bar.step("grids and proposals"):
-            written |= write_grids(plan.grids, out_dir, outputs=outputs)
+            written |= grids.write_here()
             proposals = {"proposals": plan.proposals}
             written["proposals"] = write_gpkg(
                 out_dir / "proposals.gpkg", proposals, crs=outputs.crs
@@ -272,6 +326,7 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
                 for name, png in images.items():
                     written[name] = write_bytes(out_dir / f"{name}.png", png)
                 written["report"] = write_report(plan, out_dir, plots=images)
+        written |= grids.result()
     return written
 
 

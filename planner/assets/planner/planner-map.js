@@ -118,48 +118,198 @@ var plannerMap = (function () {
     return box;
   }
 
-  function makeLayer(kind, g, style, radius, pane, label) {
+  // layers of more features than this draw on a canvas (SVG elements would be too many)
+  var CANVAS_MIN = 2000;
+  // shape layers draw only the features in view, and none while more than this are
+  var VIEW_MAX = 20000;
+  var hintText = "{name}: {n} in view, zoom in to show them";
+  var canvases = Object.create(null); // pane -> canvas renderer
+
+  function canvasFor(pane) {
+    var key = pane || "overlayPane";
+    return canvases[key] || (canvases[key] = L.canvas({ pane: key, padding: 0.3 }));
+  }
+
+  /* Unsigned LEB128 varints of base64 text (planner/outputs/map_page.py: varints). */
+  function varints(text) {
+    var s = atob(text), out = new Float64Array(s.length), k = 0, v = 0, scale = 1;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      v += (c & 127) * scale;
+      if (c < 128) { out[k++] = v; v = 0; scale = 1; } else scale *= 128;
+    }
+    return out.subarray(0, k);
+  }
+
+  /* Compact polygons (map_page.py: encode_polygons) as flat coordinates, offsets and a
+   * bounding box per feature; ``rings(i)`` gives feature i as Leaflet lat/lng arrays. */
+  function decodeShapes(c) {
+    var parts = varints(c.parts), rings = varints(c.rings), verts = varints(c.verts), d = varints(c.xy);
+    var n = parts.length, nv = d.length / 2, lat = new Float64Array(nv), lng = new Float64Array(nv);
+    var x = 0, y = 0, i;
+    for (i = 0; i < nv; i++) {
+      x += d[2 * i] % 2 ? -(d[2 * i] + 1) / 2 : d[2 * i] / 2;
+      y += d[2 * i + 1] % 2 ? -(d[2 * i + 1] + 1) / 2 : d[2 * i + 1] / 2;
+      lng[i] = x / 1e6; lat[i] = y / 1e6;
+    }
+    var partAt = new Uint32Array(n + 1), ringAt = new Uint32Array(rings.length + 1);
+    var vertAt = new Uint32Array(verts.length + 1), box = new Float64Array(4 * n);
+    for (i = 0; i < n; i++) partAt[i + 1] = partAt[i] + parts[i];
+    for (i = 0; i < rings.length; i++) ringAt[i + 1] = ringAt[i] + rings[i];
+    for (i = 0; i < verts.length; i++) vertAt[i + 1] = vertAt[i] + verts[i];
+    for (i = 0; i < n; i++) {
+      var a = vertAt[ringAt[partAt[i]]], b = vertAt[ringAt[partAt[i + 1]]];
+      var s = Infinity, w = Infinity, no = -Infinity, e = -Infinity;
+      for (var j = a; j < b; j++) {
+        if (lat[j] < s) s = lat[j]; if (lat[j] > no) no = lat[j];
+        if (lng[j] < w) w = lng[j]; if (lng[j] > e) e = lng[j];
+      }
+      box[4 * i] = s; box[4 * i + 1] = w; box[4 * i + 2] = no; box[4 * i + 3] = e;
+    }
+    function rings_(f) {
+      var polys = [];
+      for (var p = partAt[f]; p < partAt[f + 1]; p++) {
+        var poly = [];
+        for (var r = ringAt[p]; r < ringAt[p + 1]; r++) {
+          var ring = [];
+          for (var v = vertAt[r]; v < vertAt[r + 1]; v++) ring.push([lat[v], lng[v]]);
+          poly.push(ring);
+        }
+        if (poly.length) polys.push(poly);
+      }
+      return polys.length === 1 ? polys[0] : polys;
+    }
+    return { n: n, box: box, rings: rings_ };
+  }
+
+  function makeLayer(kind, g, style, radius, pane, label, renderer) {
     var opts, p = style.path || {};
+    if (kind === "icon" && renderer && (style.icon.shape === "circle" || style.icon.shape === "dot")) {
+      // the icon drawn on the canvas: same size, fill and white outline
+      var size = style.icon.size || 18, r = (style.icon.shape === "dot" ? 5 : 7.5) * size / 20;
+      return L.circleMarker([g[0], g[1]], {
+        pane: pane, renderer: renderer, radius: r, color: "#ffffff", weight: 1.5 * size / 20,
+        fillColor: style.icon.fill, fillOpacity: 1, className: "planner-icon " + style.cls
+      });
+    }
     if (kind === "icon") {
-      var icon = style.icon, size = icon.size || 18;
+      var icon = style.icon, px = icon.size || 18;
       return L.marker([g[0], g[1]], {
         pane: pane || "markerPane",
         keyboard: false,
         riseOnHover: true,
-        icon: L.divIcon({ html: iconNode(icon, label), className: "planner-icon " + style.cls, iconSize: [size, size] })
+        icon: L.divIcon({ html: iconNode(icon, label), className: "planner-icon " + style.cls, iconSize: [px, px] })
       });
     }
     opts = L.extend({}, p, { className: style.cls, pane: pane });
+    if (renderer) opts.renderer = renderer;
     if (kind === "circle") return L.circleMarker([g[0], g[1]], L.extend(opts, { radius: radius || p.radius || 5 }));
     if (kind === "disc") return L.circle([g[0], g[1]], L.extend(opts, { radius: g[2] }));
+    if (kind === "rings") return L.polygon(g, opts);
     return L.geoJSON(g, {
       style: function () { return opts; },
       pointToLayer: function (f, ll) { return L.circleMarker(ll, L.extend({}, opts, { radius: 7 })); }
     });
   }
 
-  function register(key, g, layer) {
+  function register(key, g, group, i) {
     var rec = index[key];
-    if (!rec) rec = index[key] = { ll: L.latLng(g[0], g[1]), layers: [] };
-    rec.layers.push(layer);
+    if (!rec) rec = index[key] = { ll: L.latLng(g[0], g[1]), refs: [] };
+    rec.refs.push([group, i]);
   }
 
-  /* A feature group from a spec; columns missing in the spec come from ``base`` (data
-   * shared by several layers, such as the villages of every coverage level). */
-  function layer(spec, base) {
-    base = base || {};
-    var g = spec.g || base.g, t = spec.t || base.t, k = spec.k || base.k, r = spec.r || base.r;
-    var labels = (base.labels || []).concat(spec.labels || []);
-    var group = L.featureGroup();
-    for (var i = 0; i < g.length; i++) {
-      var style = spec.styles[spec.s ? spec.s[i] : 0];
-      var values = (base.p ? base.p[i] : []).concat(spec.p ? spec.p[i] : []);
-      var lyr = makeLayer(spec.kind, g[i], style, r ? r[i] : null, spec.pane, spec.n ? spec.n[i] : null);
-      bind(lyr, t ? t[i] : null, style.label, labels, values);
-      if (k && k[i] && spec.kind !== "shape") register(k[i], g[i], lyr);
-      group.addLayer(lyr);
+  /* Layers in view waiting for the user to zoom in, listed in a box on the map. */
+  var waiting = Object.create(null), hintBox = null;
+
+  function hint(map, name, n) {
+    if (n) waiting[name] = n; else delete waiting[name];
+    var names = Object.keys(waiting);
+    if (!hintBox) {
+      hintBox = L.control({ position: "topright" });
+      hintBox.onAdd = function () { return el("div", "planner-hint"); };
     }
-    return group;
+    if (!names.length) { if (hintBox._map) hintBox.remove(); return; }
+    if (!hintBox._map) hintBox.addTo(map);
+    var box = hintBox.getContainer();
+    box.textContent = "";
+    names.forEach(function (key) {
+      var text = hintText.replace("{name}", key).replace("{n}", waiting[key].toLocaleString(locale));
+      box.appendChild(el("div", null, text));
+    });
+  }
+
+  /* An overlay whose features are made when it is first shown (hidden layers cost
+   * nothing when the page loads). Columns missing in the spec come from ``base`` (data
+   * shared by several layers, such as the villages of every coverage level). Shape
+   * layers of many features make only the features in view, and none while more than
+   * VIEW_MAX are (a box on the map says so). */
+  var Overlay = L.FeatureGroup.extend({
+    initialize: function (spec, base) {
+      L.FeatureGroup.prototype.initialize.call(this);
+      this._spec = spec;
+      this._base = base || {};
+      this._made = Object.create(null);
+      var g = spec.g || this._base.g, k = spec.k || this._base.k;
+      if (k && spec.kind !== "shape") for (var i = 0; i < g.length; i++) if (k[i]) register(k[i], g[i], this, i);
+    },
+    count: function () {
+      var spec = this._spec, g = spec.g || this._base.g;
+      if (this._count === undefined) this._count = g ? g.length : this.shapes().n;
+      return this._count;
+    },
+    shapes: function () {
+      return this._shapes || (this._shapes = decodeShapes(this._spec.c));
+    },
+    onAdd: function (map) {
+      L.FeatureGroup.prototype.onAdd.call(this, map);
+      var spec = this._spec;
+      if (this._renderer === undefined) this._renderer = this.count() > CANVAS_MIN ? canvasFor(spec.pane) : null;
+      if (spec.c && this.count() > VIEW_MAX) {
+        map.on("moveend", this._update, this);
+        this._update();
+        return;
+      }
+      for (var i = 0, n = this.count(); i < n; i++) this.feature(i);
+    },
+    onRemove: function (map) {
+      map.off("moveend", this._update, this);
+      if (this._spec.name) hint(map, this._spec.name, 0);
+      L.FeatureGroup.prototype.onRemove.call(this, map);
+    },
+    /* Feature i, made (and added to the group) when first asked for. */
+    feature: function (i) {
+      var made = this._made[i];
+      if (made) return made;
+      var spec = this._spec, base = this._base;
+      var t = spec.t || base.t, r = spec.r || base.r;
+      var style = spec.styles[spec.s ? spec.s[i] : 0];
+      var g = spec.c ? this.shapes().rings(i) : (spec.g || base.g)[i];
+      var kind = spec.c ? "rings" : spec.kind;
+      var lyr = makeLayer(kind, g, style, r ? r[i] : null, spec.pane, spec.n ? spec.n[i] : null, this._renderer);
+      var labels = (base.labels || []).concat(spec.labels || []);
+      var values = (base.p ? base.p[i] : []).concat(spec.p ? spec.p[i] : []);
+      bind(lyr, t ? t[i] : null, style.label, labels, values);
+      this._made[i] = lyr;
+      this.addLayer(lyr);
+      return lyr;
+    },
+    _update: function () {
+      var map = this._map, shapes = this.shapes(), box = shapes.box, b = map.getBounds().pad(0.25);
+      var s = b.getSouth(), w = b.getWest(), no = b.getNorth(), e = b.getEast(), view = [];
+      for (var i = 0; i < shapes.n; i++) {
+        if (box[4 * i] <= no && box[4 * i + 2] >= s && box[4 * i + 1] <= e && box[4 * i + 3] >= w) view.push(i);
+      }
+      var keep = Object.create(null), shown = view.length <= VIEW_MAX;
+      hint(map, this._spec.name, shown ? 0 : view.length);
+      if (shown) view.forEach(function (j) { keep[j] = true; this.feature(j); }, this);
+      for (var key in this._made) {
+        if (!keep[key]) { this.removeLayer(this._made[key]); delete this._made[key]; }
+      }
+    }
+  });
+
+  function layer(spec, base) {
+    return new Overlay(spec, base);
   }
 
   function bind(lyr, title, subtitle, labels, values) {
@@ -174,6 +324,8 @@ var plannerMap = (function () {
 
   function init(map, opts) {
     locale = opts.locale || locale;
+    hintText = opts.zoomHint || hintText;
+    VIEW_MAX = opts.viewMax || VIEW_MAX;
     for (var name in PANES) map.createPane(name).style.zIndex = PANES[name];
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     if (opts.attribution) map.attributionControl.addAttribution(opts.attribution);
@@ -213,8 +365,9 @@ var plannerMap = (function () {
   function openAt(map, key) {
     var rec = index[key];
     if (!rec) return;
-    for (var i = 0; i < rec.layers.length; i++) {
-      if (map.hasLayer(rec.layers[i])) { rec.layers[i].openPopup(); return; }
+    for (var i = 0; i < rec.refs.length; i++) {
+      var group = rec.refs[i][0];
+      if (map.hasLayer(group)) { group.feature(rec.refs[i][1]).openPopup(); return; }
     }
   }
 
