@@ -420,7 +420,7 @@ def test_plot_process_raises_the_error_of_the_child(plan: Plan):
 def test_plot_process_draws_in_process_without_a_python_executable(
     plan: Plan, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(plots.sys, "executable", "")
+    monkeypatch.setattr("planner.outputs.child.sys.executable", "")
     with plots.PlotProcess(plan) as job:
         assert job._child is None
         assert job.result() == plots.render_plots(plan)

@@ -14,10 +14,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import pickle
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from planner.errors import PlannerError
 from planner.outputs.atomic import render_png, write_png
+from planner.outputs.child import ChildCall
 from planner.outputs.labels import labels, level_order, plan_lang, unit_names
 
 if TYPE_CHECKING:
@@ -335,34 +331,7 @@ def write_plots(plan: Plan, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     return {name: write_png(out_dir / f"{name}.png", fig) for name, fig in figures.items()}
 
 
-# ---------------------------------------------------------------------------- child process
-
-#: What the child runs: read ``(sys.path, pickled PlotData)`` from stdin, then
-#: :func:`_serve`. Started with ``-c`` (not multiprocessing), so the parent's main script is
-#: never imported again in the child, guarded or not.
-_CHILD = (
-    "import pickle, sys; path, job = pickle.load(sys.stdin.buffer); sys.path[:] = path; "
-    "from planner.outputs.plots import _serve; _serve(job)"
-)
-
-
-def _serve(job: bytes) -> None:
-    """Child side of :class:`PlotProcess`: pickle ``("ok", pngs)`` or ``("error", exc)``
-    to stdout (anything else the child prints goes to stderr)."""
-    out, sys.stdout = sys.stdout.buffer, sys.stderr
-    try:
-        result: tuple[str, Any] = ("ok", render_plots(pickle.loads(job)))
-    except Exception as exc:
-        result = ("error", exc)
-    try:
-        blob = pickle.dumps(result)
-    except Exception:
-        blob = pickle.dumps(("error", PlannerError(f"drawing the plots failed: {result[1]}")))
-    out.write(blob)
-    out.flush()
-
-
-class PlotProcess:
+class PlotProcess(ChildCall):
     """The plots of a plan drawn in a child Python process (same interpreter, any
     platform) while the caller goes on; :meth:`result` waits for the PNG bytes.
 
@@ -370,49 +339,12 @@ class PlotProcess:
     :meth:`close` ends a child whose result is no longer wanted. Usable as a context
     manager (closed on exit). Where ``sys.executable`` is not a Python interpreter (Python
     embedded in another program) or cannot be started, :meth:`result` draws the plots in
-    this process instead.
+    this process instead (see :class:`~planner.outputs.child.ChildCall`).
     """
 
     def __init__(self, plan: Plan | PlotData) -> None:
-        self._data = plot_data(plan)
-        self._child: subprocess.Popen[bytes] | None = None
-        if Path(sys.executable or "").name.lower().startswith("python"):
-            self._start()
-
-    def _start(self) -> None:
-        payload = pickle.dumps((sys.path, pickle.dumps(self._data)))
-        try:
-            self._child = subprocess.Popen(
-                [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-            )
-        except OSError:
-            return
-        pool = ThreadPoolExecutor(max_workers=1)
-        self._output = pool.submit(self._child.communicate, payload)
-        pool.shutdown(wait=False)
+        super().__init__(render_plots, plot_data(plan), what="drawing the plots")
 
     def result(self) -> dict[str, bytes]:
         """PNG bytes by plot name, as :func:`render_plots` returns them."""
-        if self._child is None:
-            return render_plots(self._data)
-        stdout, _ = self._output.result()
-        if not stdout:
-            code = self._child.returncode
-            raise PlannerError(f"the process drawing the plots ended with exit code {code}")
-        status, value = pickle.loads(stdout)
-        if status == "error":
-            raise value
-        return dict(value)
-
-    def close(self) -> None:
-        """End the child if it still runs."""
-        if self._child is not None:
-            if self._child.poll() is None:
-                self._child.kill()
-            self._output.result()
-
-    def __enter__(self) -> PlotProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return dict(super().result())
