@@ -209,7 +209,10 @@ def run(
     out: OutOption = None,
     engine: Annotated[
         str,
-        typer.Option(help="inprocess, or dask: coverage partitioned by county on a Dask cluster."),
+        typer.Option(
+            help="inprocess, or dask: coverage and grids partitioned by county on a Dask "
+            "cluster, each county's share written by the workers into parts/."
+        ),
     ] = "inprocess",
     scheduler: Annotated[
         str | None,
@@ -225,7 +228,7 @@ def run(
     folder = out or loaded.out_dir
     with output_lock(folder):  # a concurrent run into the same folder is refused up front
         plan = run_plan(loaded, engine=engine, scheduler=scheduler)
-        write_outputs(plan, folder)
+        write_outputs(plan, folder, scheduler=scheduler)
     _print_headline(plan.summary)
 
 

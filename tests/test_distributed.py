@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from planner.cli import app
 from planner.distributed import compute_levels_dask, dask_client, halo_m
 from planner.errors import PlannerError
 from planner.layers import load_layers
-from planner.pipeline import run
+from planner.outputs.writers import write_grid_outputs, write_outputs
+from planner.pipeline import grid_plan, run
 from planner.road_coverage import RoadSearch
 from planner.scenario import LevelSpec, NetworkSettings, load_scenario
 from planner.steps import compute_levels, coverage_levels, road_network
@@ -185,6 +187,35 @@ def test_run_with_the_dask_engine_gives_the_in_process_plan(tiny_region, client,
         local.grids.drop(columns="geometry"), spread.grids.drop(columns="geometry")
     )
     assert local.grids.geometry.geom_equals_exact(spread.grids.geometry, 0).all()
+
+
+def test_a_dask_run_writes_county_parts_into_its_result(tiny_region, client, monkeypatch,
+                                                        tmp_path):  # fmt: skip
+    """The workers' county files are part of the result: written in its staging folder,
+    listed in its marker, kept by a later ``planner grids`` and gone after an in-process
+    ``planner run``."""
+
+    @contextmanager
+    def given_client(scheduler=None):
+        yield client
+
+    monkeypatch.setattr("planner.distributed.dask_client", given_client)
+    monkeypatch.setattr("planner.distributed.parts.dask_client", given_client)
+    scenario = load_scenario(tiny_region)
+    out = tmp_path / "out"
+    plan = run(scenario, engine="dask")
+    write_outputs(plan, out)
+    villages = pd.concat(
+        [pd.read_parquet(p) for p in sorted((out / "parts" / "villages").glob("*/part.parquet"))]
+    )
+    assert sorted(villages["id"]) == sorted(plan.villages["id"])
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["parts"]["rows"]["villages"] == len(plan.villages)
+    assert "parts" in json.loads((out / ".planner-output.json").read_text())["files"]
+    write_grid_outputs(grid_plan(scenario), out, scenario=scenario)
+    assert sorted(pd.read_parquet(out / "parts" / "villages")["id"]) == sorted(villages["id"])
+    write_outputs(run(scenario), out)
+    assert not (out / "parts").exists()
 
 
 def test_dask_equals_in_process_with_a_station_radius(scenario, layers, client):

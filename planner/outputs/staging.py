@@ -189,7 +189,7 @@ def previous_files(out_dir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]
     return {
         n: dict(listed[n]) if isinstance(listed[n], dict) else {}
         for n in names
-        if (folder / n).is_file()
+        if (folder / n).is_file() or (folder / n).is_dir()  # parts/ of a Dask run
     }
 
 
@@ -315,12 +315,20 @@ def _carry_over(
         if _written_by(command, name):
             continue
         target = staging / name
-        try:
-            os.link(folder / name, target)
-        except OSError:
-            shutil.copy2(folder / name, target)
+        if (folder / name).is_dir():
+            shutil.copytree(folder / name, target, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(folder / name, target)
         kept[name] = (entry, _identity(target.stat()))
     return kept
+
+
+def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Hard-link ``source`` to ``target``, or copy it where links cannot be made."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _swap(staging: Path, folder: Path) -> None:

@@ -194,7 +194,9 @@ def write_grids(
     return {key: written[key] for key in order if key in written}
 
 
-def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+def write_outputs(
+    plan: Plan, out_dir: str | os.PathLike[str] | None = None, *, scheduler: str | None = None
+) -> dict[str, Path]:
     """Write every output file of a plan.
 
     ``coverage.gpkg`` (layers per :func:`coverage_layers`), ``proposals.gpkg``, the grid
@@ -211,6 +213,10 @@ def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> 
         The result of :func:`planner.pipeline.run`.
     out_dir
         The output folder; default: the scenario's ``out_dir``.
+    scheduler
+        For a plan of the Dask engine: the scheduler whose workers write each county's
+        share into ``parts/`` (:func:`planner.distributed.parts.write_parts`); default: a
+        local cluster.
 
     Returns
     -------
@@ -221,6 +227,12 @@ def write_outputs(plan: Plan, out_dir: str | os.PathLike[str] | None = None) -> 
     start = time.perf_counter()
     with staged_output(folder, command="run", scenario=plan.scenario.scenario.name) as staging:
         written = _write_files(plan, staging)
+        if plan.summary.get("engine") == "dask":
+            from planner.distributed.parts import write_parts
+
+            parts = write_parts(plan, staging, scheduler=scheduler)
+            plan.summary["parts"] = {"counties": parts["counties"], "rows": parts["rows"]}
+            written["parts"] = staging / "parts"
         plan.timings["write outputs"] = round(time.perf_counter() - start, 3)
         plan.summary["peak_memory_mb"] = peak_memory_mb()
         summary = {**plan.summary, "timings": plan.timings}
