@@ -107,7 +107,7 @@ def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None 
 def _run(scenario: Scenario, *, client: Any) -> Plan:
     timer = Steps(len(RUN_STEPS), desc="plan")
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-step") as background:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="planner-step") as background:
             plan = _run_steps(scenario, client, timer, background)
     finally:
         timer.close()
@@ -131,9 +131,9 @@ def _in_background(
 def _run_steps(
     scenario: Scenario, client: Any, timer: Steps, background: ThreadPoolExecutor
 ) -> Plan:
-    """The steps in order; grids and then the service areas are computed in the worker
-    thread, beside the road network, coverage and siting (GEOS, GDAL and most numpy work
-    release the GIL). Their warnings are raised here, in this thread."""
+    """The steps in order; grids and the service areas are computed in two worker threads,
+    beside the road network, coverage and siting and beside each other (GEOS, GDAL and
+    most numpy work release the GIL). Their warnings are raised here, in this thread."""
     with timer.step("read layers"):
         layers = load_layers(scenario)
     for problem in layers.warnings:

@@ -51,9 +51,35 @@ def test_run_reports_timings_peak_memory_and_caps_the_workbook(tiny_region, monk
         assert len(sheets[title]) == shown < rows == len(pd.read_csv(out / csv))
 
 
-def test_grid_files_from_the_child_process_equal_those_written_here(tmp_path):
-    """KML and GeoJSON come from a child process: byte for byte what this process writes;
-    an error in the child is raised here."""
+def _count_children(monkeypatch) -> list[ChildCall]:
+    """The child processes started from now on (recorded as they start)."""
+    started: list[ChildCall] = []
+    real_start = ChildCall._start
+
+    def counted(self: ChildCall) -> None:
+        started.append(self)
+        real_start(self)
+
+    monkeypatch.setattr(ChildCall, "_start", counted)
+    return started
+
+
+def test_few_grids_are_written_without_a_child_process(tmp_path, monkeypatch):
+    started = _count_children(monkeypatch)
+    grids = gpd.GeoDataFrame(
+        {"id": ["g1"]}, geometry=[box(500_000, 4_000_000, 500_400, 4_000_300)], crs="EPSG:4550"
+    )
+    settings = Outputs(formats=("kml", "geojson"), crs="EPSG:4490")
+    written = outputs.write_grids(grids, tmp_path, outputs=settings)
+    assert list(written) == ["grids_kml", "grids_geojson"] and started == []
+    assert pyogrio.read_dataframe(written["grids_geojson"])["id"].tolist() == ["g1"]
+
+
+def test_grid_files_from_the_child_process_equal_those_written_here(tmp_path, monkeypatch):
+    """KML and GeoJSON of many grids come from a child process: byte for byte what this
+    process writes; an error in the child is raised here."""
+    monkeypatch.setattr(outputs, "CHILD_MIN_GRIDS", 3)
+    started = _count_children(monkeypatch)
     grids = gpd.GeoDataFrame(
         {"id": ["g1", "g2", None], "households": [60, 58, 61]},
         geometry=[
@@ -68,6 +94,7 @@ def test_grid_files_from_the_child_process_equal_those_written_here(tmp_path):
     (tmp_path / "here").mkdir()
     written = outputs.write_grids(grids, tmp_path / "child", outputs=settings)
     assert list(written) == ["grids_gpkg", "grids_kml", "grids_geojson"]
+    assert len(started) == 1
     assert all(path.is_file() for path in written.values())
     here = outputs.write_formats(grids, tmp_path / "here", ["kml", "geojson"], "EPSG:4490", "utf-8")
     for path in here.values():

@@ -122,6 +122,9 @@ def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
 #: Formats whose GDAL drivers are the slowest (LIBKML, GeoJSON): written by a child
 #: process (:class:`~planner.outputs.child.ChildCall`) while this one writes the rest.
 CHILD_FORMATS = ("kml", "geojson")
+#: Fewer grids than this are written here: starting the child (a fresh interpreter that
+#: imports geopandas and GDAL, about 1.5 s of CPU) would cost more than it saves.
+CHILD_MIN_GRIDS = 50_000
 
 
 def write_formats(
@@ -147,9 +150,10 @@ def write_formats(
 
 
 class GridFiles:
-    """The grid files of :func:`write_grids`: :data:`CHILD_FORMATS` start in a child
-    process at once, :meth:`write_here` writes the other formats, :meth:`result` waits
-    for the child. A context manager (the child is ended on exit)."""
+    """The grid files of :func:`write_grids`: :data:`CHILD_FORMATS` of at least
+    :data:`CHILD_MIN_GRIDS` grids start in a child process at once, :meth:`write_here`
+    writes the other formats, :meth:`result` waits for the child. A context manager (the
+    child is ended on exit)."""
 
     def __init__(self, grids: gpd.GeoDataFrame | None, out_dir: Path, *, outputs: Outputs):
         from planner.outputs.child import ChildCall
@@ -157,8 +161,9 @@ class GridFiles:
         self._frame = None if grids is None or grids.empty else _for_output(grids)
         self._out_dir, self._outputs = out_dir, outputs
         formats = list(outputs.formats) if self._frame is not None else []
-        self._here = [f for f in formats if f not in CHILD_FORMATS]
-        away = [f for f in formats if f in CHILD_FORMATS]
+        large = self._frame is not None and len(self._frame) >= CHILD_MIN_GRIDS
+        away = [f for f in formats if f in CHILD_FORMATS] if large else []
+        self._here = [f for f in formats if f not in away]
         args = (self._frame, out_dir, away, outputs.crs, outputs.shp_encoding)
         self._child = ChildCall(write_formats, *args, what="writing grid files") if away else None
 
