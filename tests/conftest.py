@@ -94,3 +94,17 @@ def tiny_region(tmp_path: Path) -> Path:
     path = tmp_path / "scenario.toml"
     path.write_text(SCENARIO, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A Dask client on an in-process cluster of two single-threaded workers."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster, set_as_default=False) as dask,
+    ):
+        yield dask

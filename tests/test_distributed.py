@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from typer.testing import CliRunner
 
 from planner.catchment import annotate_villages, county_of
@@ -59,17 +58,6 @@ def scenario(tmp_path_factory):
 @pytest.fixture(scope="module")
 def layers(scenario):
     return load_layers(scenario)
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster, set_as_default=False) as c,
-    ):
-        yield c
 
 
 def coverage_columns(villages):

@@ -51,17 +51,6 @@ def derived(tmp_path_factory):
     return load_scenario(region(tmp_path_factory.mktemp("derived"), village_areas=False))
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster, set_as_default=False) as c,
-    ):
-        yield c
-
-
 def assert_same_grids(scenario, client):
     layers = load_layers(scenario)
     local = build_grids(scenario, layers)

@@ -273,13 +273,16 @@ def _sub(ah, al, bh, bl):
     return _add(ah, al, -bh, -bl)
 
 
+def _halves(a):
+    """Dekker's split of ``a`` into a high part of 26 bits and the rest."""
+    c = _SPLIT * a
+    high = c - (c - a)
+    return high, a - high
+
+
 def _mul(ah, al, bh, bl):
-    c = _SPLIT * ah
-    hx = c - (c - ah)
-    tx = ah - hx
-    d = _SPLIT * bh
-    hy = d - (d - bh)
-    ty = bh - hy
+    hx, tx = _halves(ah)
+    hy, ty = _halves(bh)
     prod = ah * bh
     low = ((((hx * hy - prod) + hx * ty) + tx * hy) + tx * ty) + (ah * bl + al * bh)
     top = prod + low
@@ -288,12 +291,8 @@ def _mul(ah, al, bh, bl):
 
 def _div(ah, al, bh, bl):
     q = ah / bh
-    c = _SPLIT * q
-    hc = c - (c - q)
-    tc = q - hc
-    d = _SPLIT * bh
-    hy = d - (d - bh)
-    ty = bh - hy
+    hc, tc = _halves(q)
+    hy, ty = _halves(bh)
     qb = q * bh
     err = (((hc * hy - qb) + hc * ty) + tc * hy) + tc * ty
     low = ((((ah - qb) - err) + al) - q * bl) / bh
