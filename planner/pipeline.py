@@ -162,7 +162,8 @@ def _run_steps(
         )
         after = after_levels(layers, siting, results, levels, coverage)
     with timer.step("tables"):
-        grid_result = grid_result or grids.result().report()
+        if grid_result is None:
+            grid_result = grids.result().report()
         plan = Plan(
             scenario=scenario,
             layers=layers,
