@@ -50,6 +50,15 @@ def _text(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _centers_within(centers: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, unit)`` index pairs of the centers (points) lying inside a unit, ordered by
+    center: the units are the query geometries, prepared once each, rather than the
+    centers."""
+    polys, pts = shapely.STRtree(centers).query(units, predicate="contains_properly")
+    order = np.lexsort((polys, pts))
+    return pts[order], polys[order]
+
+
 def _unit_table(
     units: gpd.GeoDataFrame, centers: gpd.GeoDataFrame, code_column: str, level: str
 ) -> gpd.GeoDataFrame:
@@ -57,16 +66,15 @@ def _unit_table(
     center_ids = _text(centers["id"])
     inside = np.full(len(units), "", dtype=object)
     if len(centers):
-        pts, polys = shapely.STRtree(units.geometry.values).query(
-            centers.geometry.values, predicate="within"
-        )
+        pts, polys = _centers_within(centers.geometry.values, units.geometry.values)
         found = _joined(polys, center_ids[pts])
         inside[found.index.to_numpy(dtype=np.int64)] = found.to_numpy()
+    has_inside = inside != ""
     named = np.full(len(units), "", dtype=object)
-    if code_column in centers.columns:
+    if code_column in centers.columns:  # read only where no center lies inside
         by_code = _joined(_text(centers[code_column]), center_ids)
-        named = by_code.reindex(ids).fillna("").to_numpy(dtype=object)
-    has_inside, has_named = inside != "", named != ""
+        named[~has_inside] = by_code.reindex(ids[~has_inside]).fillna("").to_numpy(dtype=object)
+    has_named = named != ""
     status = np.where(has_inside, "ok", np.where(has_named, "outside", "missing"))
     names = units["name"].to_numpy() if "name" in units.columns else np.full(len(units), "")
     return gpd.GeoDataFrame(

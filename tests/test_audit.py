@@ -40,3 +40,23 @@ def test_village_audit_without_areas_uses_nearest_village():
     assert set(village.loc[village["status"] == "ok", "unit_name"]) == {"一村", "四村"}
     summary = audit_summary(audit)
     assert summary["village"] == {"ok": 2, "outside": 0, "missing": 4, "units": 6}
+
+
+def test_centers_within_equals_a_within_query_ordered_by_center():
+    import numpy as np
+    import shapely
+
+    from planner.audit import _centers_within
+
+    rng = np.random.default_rng(5)
+    units = shapely.buffer(shapely.points(rng.uniform(0, 100, (40, 2))), 12)  # overlapping
+    centers = shapely.points(rng.uniform(0, 100, (300, 2)))
+    centers[[4, 9]] = None
+    edge = shapely.get_coordinates(shapely.get_exterior_ring(units[0]))[0]
+    centers[0] = shapely.Point(edge)  # on a unit's boundary: not within it
+    pts, polys = _centers_within(centers, units)
+    expected = [
+        (p, u) for p in range(300) for u in range(40) if shapely.within(centers[p], units[u])
+    ]
+    assert list(zip(pts.tolist(), polys.tolist(), strict=True)) == expected
+    assert len(set(pts.tolist())) < len(pts)  # some centers lie in two units

@@ -7,7 +7,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from conftest import SCENARIO, lonlat, tiny_frames
+from geopandas.testing import assert_geodataframe_equal
 from layer_helpers import (
     LEDGER_SCENARIO,
     ledger,
@@ -452,3 +454,56 @@ def test_summary_rows_count_the_rows_they_stand_for(tmp_path):
     assert summary.count == 100 and summary.row is None
     with pytest.raises(ValidationError, match=r"^120 problem"):
         load_layers(load_scenario(path))
+
+
+def test_points_reprojected_like_geopandas():
+    from planner.layers.load import _to_crs
+
+    rng = np.random.default_rng(3)
+    geoms = list(gpd.points_from_xy(rng.uniform(110, 125, 50), rng.uniform(30, 45, 50)))
+    geoms[3], geoms[7] = None, Point()
+    frame = gpd.GeoDataFrame({"id": range(50)}, geometry=geoms, crs="EPSG:4490")
+    target = gpd.GeoDataFrame(geometry=[], crs="EPSG:4549").crs
+    ours, theirs = _to_crs(frame, target), frame.to_crs(target)
+    assert_geodataframe_equal(ours, theirs)
+    same = shapely.get_coordinates(ours.geometry.values) == shapely.get_coordinates(
+        theirs.geometry.values
+    )
+    assert same.all() and ours.geometry.is_empty.iloc[7] and ours.geometry.iloc[3] is None
+
+
+def test_feature_lonlat_of_points_and_polygons_like_geopandas():
+    from planner.layers.cross_checks import feature_lonlat
+
+    square = Polygon([(500_000, 4_000_000), (501_000, 4_000_000), (501_000, 4_001_000)])
+    geoms = [Point(500_100, 4_000_200), square, None, Point(502_000, 4_003_000)]
+    frame = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:4549")
+    lon, lat = feature_lonlat(frame)
+    inner = frame.geometry.dropna().representative_point().to_crs("EPSG:4326")
+    assert np.isnan(lon[2]) and np.isnan(lat[2])
+    np.testing.assert_array_equal(lon[[0, 1, 3]], inner.x.to_numpy())
+    np.testing.assert_array_equal(lat[[0, 1, 3]], inner.y.to_numpy())
+
+
+def test_village_on_a_township_boundary_lies_in_a_township():
+    from planner.layers.cross_checks import cross_checks
+
+    townships = gpd.GeoDataFrame(
+        {"id": ["1", "2"]},
+        geometry=[
+            Polygon([(0, 0), (10, 0), (10, 10), (0, 10)]),
+            Polygon([(10, 0), (20, 0), (20, 10), (10, 10)]),
+        ],
+        crs="EPSG:4549",
+    )
+    villages = gpd.GeoDataFrame(
+        {"_row": [1, 2, 3], "township_id": ["1", "1", "1"]},
+        geometry=[Point(10, 5), Point(15, 5), Point(30, 5)],
+        crs="EPSG:4549",
+    )
+    frames = {"villages": villages, "townships": townships}
+    found = cross_checks(frames, {"villages": SCENARIO}, {})
+    outside = [p.row for p in found if "lies in no township" in p.problem]
+    differs = [p.row for p in found if "the point lies in" in p.problem]
+    assert outside == [3]  # the boundary point (row 1) intersects both townships
+    assert differs == [2]

@@ -40,7 +40,8 @@ def as_code(values: pd.Series) -> pd.Series:
             values = values.copy()
             values[floats] = _float_codes(values[floats].astype(float))
     text = values.astype("string").str.strip()
-    text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    if text.str.endswith(".0").any():
+        text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
     return text.mask(text == "")
 
 
@@ -217,6 +218,8 @@ def _coerce_bool(
     values: pd.Series, col: Column, rows: np.ndarray, out: LayerProblems, where: str
 ) -> pd.Series:
     """Yes/no cells (:func:`planner.schemas.parse_bool`); others are left empty."""
+    if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
+        return values.astype("boolean")
     parsed = by_distinct(values, parse_bool)
     out.rows(
         "warning",

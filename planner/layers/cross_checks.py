@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from planner import crs as crs_mod
@@ -23,6 +24,7 @@ from planner.layers.problems import LayerProblems, listed_texts
 FAR_KM = 1000.0
 #: Point layers checked against the villages and the townships.
 _POINT_KINDS = ("villages", "centers", "merged_townships", "candidates")
+_WGS84 = pyproj.CRS("EPSG:4326")
 
 
 def feature_lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -31,11 +33,24 @@ def feature_lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     lon, lat = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
     if ok.any():
-        pts = gpd.GeoSeries(shapely.point_on_surface(geoms[ok]), crs=frame.crs)
-        pts = pts.to_crs("EPSG:4326").values
+        pts = inner_points(geoms[ok])
         with np.errstate(invalid="ignore"):
-            lon[ok], lat[ok] = shapely.get_x(pts), shapely.get_y(pts)
+            x, y = shapely.get_x(pts), shapely.get_y(pts)
+        if not frame.crs.is_exact_same(_WGS84):
+            x, y = pyproj.Transformer.from_crs(frame.crs, _WGS84, always_xy=True).transform(x, y)
+        lon[ok], lat[ok] = x, y
     return lon, lat
+
+
+def inner_points(geoms: np.ndarray) -> np.ndarray:
+    """A point inside each geometry: points stay as they are, others get
+    :func:`shapely.point_on_surface`."""
+    other = shapely.get_type_id(geoms) != 0
+    if not other.any():
+        return geoms
+    pts = geoms.copy()
+    pts[other] = shapely.point_on_surface(geoms[other])
+    return pts
 
 
 def _haversine_km(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float) -> np.ndarray:
@@ -125,10 +140,12 @@ def cross_checks(
             continue
         names = columns.get(kind, {})
         out = LayerProblems(kind, sources[kind])
-        pts = shapely.point_on_surface(frame.geometry.values)
-        located = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
-        inside = ~located
-        inside[tree.query(pts, predicate="intersects")[0]] = True
+        pts = inner_points(np.asarray(frame.geometry.values))
+        within = tree.query(pts, predicate="within")
+        inside = shapely.is_missing(pts) | shapely.is_empty(pts)
+        inside[within[0]] = True
+        rest = np.flatnonzero(~inside)  # on a boundary, or outside every township
+        inside[rest[tree.query(pts[rest], predicate="intersects")[0]]] = True
         what = (
             "village lies in no township"
             if kind == "villages"
@@ -143,7 +160,7 @@ def cross_checks(
             fix="check its coordinates and coordinate system",
         )
         if kind == "villages" and "township_id" in frame.columns:
-            _township_mismatch(frame, townships, tree, pts, names, out)
+            _township_mismatch(frame, townships, within, names, out)
         problems += out.finish()
     return problems
 
@@ -151,13 +168,13 @@ def cross_checks(
 def _township_mismatch(
     frame: gpd.GeoDataFrame,
     townships: gpd.GeoDataFrame,
-    tree: shapely.STRtree,
-    pts: np.ndarray,
+    within: np.ndarray,
     names: dict[str, str],
     out: LayerProblems,
 ) -> None:
-    """Villages whose stated township is not the township polygon their point lies in."""
-    hit_point, hit_poly = tree.query(pts, predicate="within")
+    """Villages whose stated township is not the township polygon their point lies in
+    (``within``: the point/township pairs of :meth:`shapely.STRtree.query`)."""
+    hit_point, hit_poly = within
     found = pd.Series(pd.NA, index=range(len(frame)), dtype="string")
     found.iloc[hit_point] = townships["id"].to_numpy()[hit_poly]
     label = townships["id"].astype("string")

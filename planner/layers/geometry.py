@@ -222,16 +222,17 @@ def check_geometry(
     if schema.kind == "villages":
         wanted = wanted | GEOMETRY_TYPES["polygon"]
     wrong = ~empty & ~np.isin(type_names, list(wanted))
-    out.rows(
-        "error",
-        wrong,
-        rows,
-        "wrong geometry type {value}",
-        column="geometry",
-        values=pd.Series(type_names),
-        fix=f"a {schema.kind} layer holds {schema.geometry}s",
-    )
-    invalid = ~empty & ~wrong & ~shapely.is_valid(geoms)
+    if wrong.any():
+        out.rows(
+            "error",
+            wrong,
+            rows,
+            "wrong geometry type {value}",
+            column="geometry",
+            values=pd.Series(type_names),
+            fix=f"a {schema.kind} layer holds {schema.geometry}s",
+        )
+    invalid = _invalid(geoms, ~empty & ~wrong & (types != 0))
     if invalid.any():
         frame = _repair(frame, invalid, schema, rows, out)
     if schema.geometry == "point" and schema.kind != "villages":
@@ -239,6 +240,14 @@ def check_geometry(
         if multi.any():
             frame.loc[multi, frame.geometry.name] = frame.geometry[multi].centroid
     return frame
+
+
+def _invalid(geoms: np.ndarray, checked: np.ndarray) -> np.ndarray:
+    """Which of the ``checked`` geometries are invalid (a point with finite coordinates,
+    left unchecked, is always valid)."""
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[checked] = ~shapely.is_valid(np.asarray(geoms)[checked])
+    return invalid
 
 
 def _repair(

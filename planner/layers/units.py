@@ -28,15 +28,24 @@ def fill_units(frames: dict[str, gpd.GeoDataFrame]) -> None:
         if frame is None:
             continue
         if townships is not None:
-            frame["township_id"] = _stated(frame, "township_id").fillna(unit_of(frame, townships))
+            frame["township_id"] = _filled(frame, _stated(frame, "township_id"), townships)
         if county_of_township is None and counties is None:
             continue
         county = _stated(frame, "county_id")
         if county_of_township is not None:
             county = county.fillna(frame["township_id"].map(county_of_township).astype("string"))
         if counties is not None:
-            county = county.fillna(unit_of(frame, counties))
+            county = _filled(frame, county, counties)
         frame["county_id"] = county
+
+
+def _filled(frame: gpd.GeoDataFrame, codes: pd.Series, units: gpd.GeoDataFrame) -> pd.Series:
+    """``codes`` with the missing ones taken from the unit polygon the feature lies in
+    (only the features without a code are located)."""
+    missing = codes.isna().to_numpy()
+    if not missing.any():
+        return codes
+    return codes.fillna(unit_of(frame[missing], units))
 
 
 def _stated(frame: gpd.GeoDataFrame, column: str) -> pd.Series:
