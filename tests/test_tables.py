@@ -102,7 +102,7 @@ def _read_csv_text(path: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
-@pytest.mark.parametrize("dtype", [object, "string", "category"])
+@pytest.mark.parametrize("dtype", [object, "string", "str", "string[pyarrow]", "category"])
 def test_csv_neutralises_formula_cells_but_not_numbers(tmp_path, dtype):
     raw = list(FORMULAS)
     n = len(raw)

@@ -402,3 +402,56 @@ def test_files_match_a_row_by_row_write(tmp_path, layer, fmt):
             assert _gpkg_dump(a) == _gpkg_dump(b)
         else:
             assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4490", None])
+def test_long_gpkg_layer_streamed_in_chunks_equals_one_write(tmp_path, monkeypatch, crs):
+    rng = np.random.default_rng(5)
+    n = 23
+    xy = rng.uniform(400_000, 600_000, (n, 2)) + np.array([0.0, 4_800_000.0])
+    points = shapely.points(xy)
+    circles = gpd.GeoDataFrame(
+        {
+            # text held in several Arrow chunks, as pandas leaves it after a concat
+            "center_id": pd.concat(
+                [
+                    pd.Series([f"c{i}" if i % 4 else None for i in r], dtype="str")
+                    for r in (range(0, 8), range(8, n))
+                ],
+                ignore_index=True,
+            ),
+            "radius_m": rng.uniform(500, 2000, n),
+            "urban": pd.array([True, False, None] * 7 + [True, True], dtype="boolean"),
+        },
+        geometry=shapely.buffer(points, 1000.0),
+        crs=WORK_CRS,
+    )
+    monkeypatch.setattr(vector, "CHUNK_ROWS", 5)
+    assert vector._chunkable(circles) == "Polygon"
+    chunked = write_gpkg(tmp_path / "chunked.gpkg", {"areas": circles}, crs=crs)
+    # the same layer as one write_dataframe call, the way every layer was written before
+    whole = tmp_path / "whole.gpkg"
+    out = circles if crs is None else circles.to_crs(crs)
+    pyogrio.write_dataframe(out, whole, layer="areas", driver="GPKG", use_arrow=True)
+    a_info, b_info = pyogrio.read_info(chunked), pyogrio.read_info(whole)
+    for key in ("crs", "geometry_type", "features"):
+        assert a_info[key] == b_info[key]
+    assert list(a_info["fields"]) == list(b_info["fields"])
+    assert list(a_info["dtypes"]) == list(b_info["dtypes"])
+    a = pyogrio.read_dataframe(chunked, fid_as_index=True)
+    b = pyogrio.read_dataframe(whole, fid_as_index=True)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+    )
+    assert a.geometry.to_wkb().tolist() == b.geometry.to_wkb().tolist()
+    assert a.geometry.to_wkb().tolist() == out.geometry.to_wkb().tolist()
+
+
+def test_mixed_or_object_layers_are_written_whole(layer, monkeypatch):
+    monkeypatch.setattr(vector, "CHUNK_ROWS", 1)
+    assert vector._chunkable(layer) is None  # Polygon and MultiPolygon
+    polygons = layer.loc[layer.geom_type == "Polygon", ["geometry"]]
+    assert vector._chunkable(polygons) == "Polygon"
+    assert vector._chunkable(polygons.set_geometry(polygons.force_3d())) is None
+    with_object = polygons.assign(note=pd.Series(["a"] * len(polygons), dtype=object))
+    assert vector._chunkable(with_object) is None

@@ -121,22 +121,33 @@ def defuse_formulas(table: pd.DataFrame) -> pd.DataFrame:
             column.dtype, pd.StringDtype | pd.CategoricalDtype
         ):
             continue
-        cells = column.to_numpy(object)
-        starts = [
-            i for i, v in enumerate(cells) if isinstance(v, str) and v.startswith(FORMULA_STARTS)
-        ]
-        risky = [i for i in starts if defuse_formula(cells[i]) is not cells[i]]
+        risky = [(i, v) for i, v in _formula_starts(column) if defuse_formula(v) is not v]
         if risky:
             categorical = isinstance(column.dtype, pd.CategoricalDtype)
             fixed = column.astype(object) if categorical else column.copy()
-            fixed.iloc[risky] = ["'" + cells[i] for i in risky]
+            fixed.iloc[[i for i, _ in risky]] = ["'" + v for _, v in risky]
             out.isetitem(pos, fixed)  # type: ignore[arg-type]  # stubs omit Series values
     return out
 
 
+def _formula_starts(column: pd.Series) -> list[tuple[int, str]]:
+    """Position and text of every text cell of ``column`` starting with one of
+    :data:`FORMULA_STARTS`; a text column is searched without a Python loop over its
+    rows."""
+    if isinstance(column.dtype, pd.StringDtype):
+        hits = column.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(bool)
+        starts = np.flatnonzero(hits)
+        return list(zip(starts.tolist(), column.iloc[starts].tolist(), strict=True))
+    cells = column.to_numpy(object)
+    return [
+        (i, v) for i, v in enumerate(cells) if isinstance(v, str) and v.startswith(FORMULA_STARTS)
+    ]
+
+
 def plain_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Geometry → WKT, time-zone-aware timestamps → naive local time."""
-    out = pd.DataFrame(df).copy()
+    """Geometry → WKT, time-zone-aware timestamps → naive local time (a new frame; the
+    columns it does not change are shared with ``df`` until written to, copy on write)."""
+    out = pd.DataFrame(df)
     for col in out.columns:
         series = out[col]
         if isinstance(series.dtype, gpd.array.GeometryDtype):

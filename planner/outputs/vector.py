@@ -37,6 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyogrio
+import pyproj
+import shapely
 
 from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
@@ -82,6 +84,8 @@ _LAYER_OPTIONS: dict[str, dict[str, str]] = {
 _ARROW = frozenset({"gpkg", "fgb", "geojson", "kml", "shp"})
 # Shapefile encodings offered, with the code page name GDAL writes to ``.cpg``.
 _SHAPEFILE_ENCODINGS = {"utf-8": "UTF-8", "gbk": "CP936"}
+#: Rows per write of a long GeoPackage layer (:func:`_write_gpkg_layer`).
+CHUNK_ROWS = 100_000
 _DBF_NAME_BYTES = 10
 _DBF_TEXT_BYTES = 254
 
@@ -113,10 +117,69 @@ def write_gpkg(
     target = Path(path)
     with atomic_path(target) as tmp:
         for name, gdf in layers.items():
-            out = _prepare(gdf, crs=crs)
-            arrow = _arrow_safe(out)
-            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", use_arrow=arrow)
+            _write_gpkg_layer(gdf, tmp, name, crs=crs)
     return target
+
+
+def _write_gpkg_layer(gdf: gpd.GeoDataFrame, tmp: Path, name: str, *, crs: Any) -> None:
+    """One layer of :func:`write_gpkg`. A long layer of one geometry type and typed
+    columns goes to GDAL as one stream of Arrow batches of :data:`CHUNK_ROWS` rows, each
+    reprojected and encoded only when GDAL asks for it (one layer, one transaction, the
+    same rows as one write of the whole frame), so it is never held twice."""
+    out = _prepare(gdf, crs=None)
+    if crs is not None and out.crs is None:
+        raise PlannerError("cannot reproject a layer without a CRS; set its CRS first")
+    arrow = _arrow_safe(out)
+    geometry_type = _chunkable(out) if arrow else None
+    if geometry_type is None:
+        out = out if crs is None else out.to_crs(crs)
+        pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", use_arrow=arrow)
+        return
+    target = out.crs if crs is None else pyproj.CRS.from_user_input(crs)
+    epsg = target.to_epsg()
+    pyogrio.write_arrow(
+        _arrow_stream(out, crs),
+        tmp,
+        layer=name,
+        driver="GPKG",
+        geometry_name=out.geometry.name,
+        geometry_type=geometry_type,
+        crs=f"EPSG:{epsg}" if epsg else target.to_wkt("WKT1_GDAL"),
+    )
+
+
+def _arrow_stream(gdf: gpd.GeoDataFrame, crs: Any) -> pa.RecordBatchReader:
+    """``gdf`` as Arrow batches of :data:`CHUNK_ROWS` rows, geometry as WKB, each
+    reprojected to ``crs`` (``None``: kept) when it is read."""
+    geom = gdf.geometry.name
+
+    def batches(start: int) -> list[pa.RecordBatch]:
+        piece = gdf.iloc[start : start + CHUNK_ROWS]
+        if crs is not None:
+            piece = piece.to_crs(crs)
+        frame = pd.DataFrame(piece, copy=False)
+        frame[geom] = gpd.array.to_wkb(piece.geometry.values)
+        return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).to_batches()
+
+    first = pd.DataFrame(gdf.iloc[:1], copy=False)
+    first[geom] = gpd.array.to_wkb(gdf.geometry.values[:1])
+    schema = pa.Schema.from_pandas(first, preserve_index=False)
+    stream = (b for start in range(0, len(gdf), CHUNK_ROWS) for b in batches(start))
+    return pa.RecordBatchReader.from_batches(schema, stream)
+
+
+def _chunkable(gdf: gpd.GeoDataFrame) -> str | None:
+    """The geometry type of a layer :func:`_write_gpkg_layer` may write in chunks (the
+    type GDAL infers for every chunk as for the whole: longer than :data:`CHUNK_ROWS`,
+    one 2D geometry type, no missing geometry, no object columns), else ``None``."""
+    geom = gdf.geometry.name
+    if len(gdf) <= CHUNK_ROWS or any(gdf[c].dtype == object for c in gdf.columns if c != geom):
+        return None
+    values = gdf.geometry.values
+    types = np.unique(shapely.get_type_id(values))
+    if len(types) != 1 or types[0] < 0 or shapely.has_z(values).any():
+        return None
+    return str(gdf.geometry.iloc[:1].geom_type.iloc[0])
 
 
 def write_vector(
