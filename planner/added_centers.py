@@ -102,6 +102,5 @@ def _merge_part(old: LevelResult, extra: LevelResult, ordered: gpd.GeoDataFrame)
 
 def _cost(res: LevelResult) -> np.ndarray:
     """What the level's nearest center minimises, per village (inf where none)."""
-    by_time = res.spec.mode == "network" and res.spec.cutoff_s is not None
-    cost = res.nearest.time_s if by_time else res.nearest.dist_m
+    cost = res.nearest.time_s if res.spec.uses_time else res.nearest.dist_m
     return np.where(res.nearest.index >= 0, np.nan_to_num(cost, nan=np.inf), np.inf)

@@ -34,12 +34,19 @@ def network_options(settings: NetworkSettings) -> dict[str, Any]:
     }
 
 
+def search_settings(spec: LevelSpec) -> tuple[str, float]:
+    """The road search's weight and cutoff for a level: seconds for ``minutes`` levels,
+    else metres."""
+    if spec.cutoff_s is not None:
+        return "time", spec.cutoff_s
+    return "length", spec.cutoff_m
+
+
 def _cost_cutoff(spec: LevelSpec) -> tuple[str, float]:
     """Search weight and cutoff: beyond the radius by :data:`NETWORK_SEARCH_FACTOR` so
     ``<level>_dist_m`` still says how far a nearby gap is."""
-    if spec.cutoff_s is not None:
-        return "time", spec.cutoff_s * NETWORK_SEARCH_FACTOR
-    return "length", spec.cutoff_m * NETWORK_SEARCH_FACTOR
+    weight, cutoff = search_settings(spec)
+    return weight, cutoff * NETWORK_SEARCH_FACTOR
 
 
 @dataclass
@@ -97,9 +104,7 @@ class RoadSearch:
         for res in groups:
             spec = res.spec
             sources = snap(self.net, res.centers.geometry, mode=spec.travel)
-            weight, cutoff = "length", spec.cutoff_m
-            if spec.cutoff_s is not None:
-                weight, cutoff = "time", spec.cutoff_s
+            weight, cutoff = search_settings(spec)
             requests.append(AreaRequest(sources, cutoff, weight, spec.travel))
         found = service_areas_many(self.net, requests)
         return [_area_frame(res, areas) for res, areas in zip(groups, found, strict=True)]

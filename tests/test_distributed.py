@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dask_helpers import levels_both_ways, read_dataset
 from typer.testing import CliRunner
 
 from planner.catchment import annotate_villages, county_of
@@ -18,9 +19,8 @@ from planner.errors import PlannerError
 from planner.layers import load_layers
 from planner.outputs.writers import write_grid_outputs, write_outputs
 from planner.pipeline import grid_plan, run
-from planner.road_coverage import RoadSearch
 from planner.scenario import LevelSpec, NetworkSettings, load_scenario
-from planner.steps import compute_levels, coverage_levels, road_network
+from planner.steps import coverage_levels
 from planner.synth.region import generate_region, write_region
 
 # Road levels by length and by time, straight-line levels, and a level served by two.
@@ -67,23 +67,7 @@ def coverage_columns(villages):
 
 def test_dask_equals_in_process_on_every_column(scenario, layers, client):
     villages, centers = layers["villages"], layers["centers"]
-    net = road_network(scenario, layers)
-    levels = coverage_levels(scenario)
-    local = compute_levels(
-        villages,
-        centers,
-        levels,
-        roads=RoadSearch(net, villages, scenario.network.max_access_m),
-    )
-    spread = compute_levels_dask(
-        villages,
-        centers,
-        levels,
-        network=scenario.network,
-        roads=layers["roads"],
-        townships=layers["townships"],
-        client=client,
-    )
+    local, spread = levels_both_ways(scenario, layers, client)
     assert list(spread) == list(local)
     a = annotate_villages(villages.drop(columns="_row"), local)
     b = annotate_villages(villages.drop(columns="_row"), spread)
@@ -193,9 +177,7 @@ def test_a_dask_run_writes_county_parts_into_its_result(tiny_region, client, mon
     out = tmp_path / "out"
     plan = run(scenario, engine="dask")
     write_outputs(plan, out)
-    villages = pd.concat(
-        [pd.read_parquet(p) for p in sorted((out / "parts" / "villages").glob("*/part.parquet"))]
-    )
+    villages = read_dataset(out / "parts" / "villages")
     assert sorted(villages["id"]) == sorted(plan.villages["id"])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["parts"]["rows"]["villages"] == len(plan.villages)
@@ -212,16 +194,8 @@ def test_dask_equals_in_process_with_a_station_radius(scenario, layers, client):
         update={"siting": scenario.siting.model_copy(update={"stations": stations})}
     )
     assert len(own.serving_groups("village")) == 2
-    villages, centers = layers["villages"], layers["centers"]
-    net = road_network(own, layers)
-    levels = coverage_levels(own)
-    local = compute_levels(
-        villages, centers, levels, roads=RoadSearch(net, villages, own.network.max_access_m)
-    )
-    spread = compute_levels_dask(
-        villages, centers, levels, network=own.network, roads=layers["roads"],
-        townships=layers["townships"], client=client,
-    )  # fmt: skip
+    villages = layers["villages"]
+    local, spread = levels_both_ways(own, layers, client)
     a = annotate_villages(villages.drop(columns="_row"), local)
     b = annotate_villages(villages.drop(columns="_row"), spread)
     pd.testing.assert_frame_equal(a[coverage_columns(a)], b[coverage_columns(b)])

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from dask_helpers import levels_both_ways, read_dataset
 from distributed import Client, LocalCluster
 from geopandas.testing import assert_geodataframe_equal
 
@@ -20,7 +21,6 @@ from planner.catchment import annotate_villages
 from planner.distributed import (
     balanced_batches,
     build_grids_dask,
-    compute_levels_dask,
     dask_client,
     village_counties,
     write_parts,
@@ -28,9 +28,8 @@ from planner.distributed import (
 from planner.distributed import coverage as coverage_module
 from planner.layers import load_layers
 from planner.pipeline import run
-from planner.road_coverage import RoadSearch
 from planner.scenario import load_scenario
-from planner.steps import build_grids, compute_levels, coverage_levels, road_network
+from planner.steps import build_grids
 from planner.synth.region import generate_region, write_region
 
 
@@ -86,11 +85,6 @@ def test_user_grids_are_checked_as_in_one_run(with_areas, client):
     assert spread.stats == local.stats == {"source": "user", "grids": len(made), "issues": 0}
 
 
-def read_dataset(folder: Path) -> gpd.GeoDataFrame:
-    parts = sorted(folder.glob("county=*/part.parquet"))
-    return pd.concat([gpd.read_parquet(p) for p in parts], ignore_index=True)
-
-
 def test_parts_hold_every_village_and_grid_once(with_areas, client, tmp_path):
     plan = run(with_areas)
     written = write_parts(plan, tmp_path, client=client)
@@ -117,14 +111,8 @@ def test_parts_hold_every_village_and_grid_once(with_areas, client, tmp_path):
 
 def coverage_equal(scenario, client):
     layers = load_layers(scenario)
-    villages, centers = layers["villages"], layers["centers"]
-    levels = coverage_levels(scenario)
-    roads = RoadSearch(road_network(scenario, layers), villages, scenario.network.max_access_m)
-    local = compute_levels(villages, centers, levels, roads=roads)
-    spread = compute_levels_dask(
-        villages, centers, levels, network=scenario.network, roads=layers["roads"],
-        townships=layers["townships"], client=client,
-    )  # fmt: skip
+    villages = layers["villages"]
+    local, spread = levels_both_ways(scenario, layers, client)
     a = annotate_villages(villages.drop(columns="_row"), local)
     b = annotate_villages(villages.drop(columns="_row"), spread)
     pd.testing.assert_frame_equal(a, b)

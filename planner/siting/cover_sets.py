@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 
 from planner.errors import PlannerError
 from planner.network import RoadNetwork, Snap, nearest_facility, sites_within, snap
+from planner.road_coverage import search_settings
 from planner.scenario import LevelSpec
 from planner.siting.sites import ServingGroups, runs
 
@@ -176,14 +177,6 @@ def site_snap(roads: VillageRoads, sites: gpd.GeoSeries, mode: str) -> Snap:
         edge[rows], offset[rows], access[rows] = joined.edge, joined.offset, joined.access_m
         on_road[rows] = joined.on_road
     return Snap(sites.index, edge, offset, access, np.asarray(sites.values), on_road, mode)
-
-
-def search_settings(spec: LevelSpec) -> tuple[str, float]:
-    """The road search's weight and cutoff for a level: seconds for ``minutes`` levels,
-    else metres."""
-    if spec.cutoff_s is not None:
-        return "time", spec.cutoff_s
-    return "length", spec.cutoff_m
 
 
 def reach_m(net: RoadNetwork, spec: LevelSpec) -> float:
