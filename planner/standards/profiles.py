@@ -18,6 +18,9 @@ Profile format (TOML)::
     [assume]                            # optional: values used where an attribute
     demo_area = false                   # is not recorded (column absent or blank)
 
+    [adequacy]                          # optional: floor area (m²) per 1,000 residents
+    m2_per_1000 = { village = 100 }     # served, per center level (planner.adequacy)
+
     [vocabulary.rooms.library]          # one table per attribute and term key
     zh = "图书室"
     en = "library"
@@ -200,11 +203,30 @@ class ProfileInfo(_Model):
     source: str = ""
 
 
+class AdequacyRates(_Model):
+    """The ``[adequacy]`` table: floor area (m²) per 1,000 residents served, per center
+    level (:mod:`planner.adequacy`)."""
+
+    m2_per_1000: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("m2_per_1000", mode="before")
+    @classmethod
+    def _levels(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        bad = {k: v for k, v in value.items() if isinstance(v, bool) or not isinstance(
+            v, int | float) or not 0 <= v < float("inf")}  # fmt: skip
+        if bad:
+            raise ValueError(f"m2_per_1000 values must be numbers >= 0, got {bad}")
+        return {normalize_level(k): float(v) for k, v in value.items()}
+
+
 class Profile(_Model):
     """A standards profile: vocabulary of room/zone/window names and the rules."""
 
     profile: ProfileInfo
     assume: dict[str, bool | float] = Field(default_factory=dict)
+    adequacy: AdequacyRates = AdequacyRates()
     vocabulary: dict[str, dict[str, Term]] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = Field(min_length=1)
 
@@ -325,6 +347,7 @@ __all__ = [
     "LANGS",
     "PROFILE_DIR",
     "VERDICTS",
+    "AdequacyRates",
     "Case",
     "Profile",
     "ProfileInfo",
