@@ -261,6 +261,7 @@ class StationSiting(StrictModel):
     curve_max: Count | None = None
     radius_m: Radius | None = None
     minutes: Minutes | None = None
+    objective: Literal["mclp", "pcenter", "backup"] = "mclp"
 
     @model_validator(mode="after")
     def _budget_or_target(self) -> StationSiting:
@@ -268,6 +269,10 @@ class StationSiting(StrictModel):
             raise ValueError("give budget or target_coverage, not both")
         if self.radius_m is not None and self.minutes is not None:
             raise ValueError("give radius_m or minutes, not both")
+        taken = [k for k in ("target_coverage", "capacity", "min_per_township")
+                 if getattr(self, k) is not None]  # fmt: skip
+        if self.objective != "mclp" and taken:
+            raise ValueError(f'objective = "{self.objective}" takes a budget, not {taken[0]}')
         return self
 
     @property

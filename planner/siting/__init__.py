@@ -1,4 +1,5 @@
-"""Siting: facility location on a cost matrix, without geometry (MCLP, LSCP, p-median).
+"""Siting: facility location on a cost matrix, without geometry (MCLP, LSCP, p-median,
+p-center, backup coverage).
 
 The planner's proposal step, which sites sub-centers and stations on the layers, is
 :mod:`planner.siting.proposals` (not imported here, so the solvers stay light).
@@ -36,6 +37,8 @@ input and options give the same answer (HiGHS is deterministic; heuristics break
 towards the lowest site index) unless a time limit cuts a search short.
 """
 
+from planner.siting.backup import lscp_backup
+from planner.siting.center import pcenter
 from planner.siting.covering import (
     MIP_MAX_PAIRS,
     budget_curve,
@@ -54,7 +57,9 @@ __all__ = [
     "budget_curve",
     "coverage_matrix",
     "lscp",
+    "lscp_backup",
     "mclp",
+    "pcenter",
     "pmedian",
     "rank_by_marginal_gain",
 ]

@@ -38,6 +38,7 @@ from planner.siting.sites import (
     serving,
     township_groups,
 )
+from planner.siting.station_objectives import propose_by_objective
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,14 @@ def _propose_stations(step: _Step, outcome: SitingOutcome) -> gpd.GeoDataFrame |
     existing = step.serving(level)
     n_fixed = len(joined(existing))
     candidates = candidate_points(settings.candidates, step.villages, step.candidates, step.grids)
+    if settings.objective != "mclp":
+        by_objective = propose_by_objective(
+            step.villages, existing, candidates, station_spec(step.levels, settings, level),
+            level, settings=settings, solver=step.siting.solver, roads=step.roads, lang=step.lang,
+        )  # fmt: skip
+        outcome.solver["stations"] = by_objective.certificate
+        outcome.budget_curve = by_objective.curve
+        return by_objective.rows
     groups = (
         township_groups(joined(existing), candidates, step.villages, step.townships,
                         settings.min_per_township)
