@@ -103,3 +103,32 @@ def test_grid_files_from_the_child_process_equal_those_written_here(tmp_path, mo
     assert back["id"].tolist()[:2] == ["g1", "g2"] and back["id"].isna().tolist()[2]
     with pytest.raises(PlannerError, match="cannot tell the format"):
         ChildCall(vector._format_name, "grids.unknown", None, what="testing").result()
+
+
+@pytest.mark.parametrize("min_rows", [0, 10**9])
+def test_coverage_gpkg_from_the_child_process_equals_one_written_here(
+    tiny_region, tmp_path, monkeypatch, min_rows
+):
+    """From ``GPKG_CHILD_MIN_ROWS`` rows ``coverage.gpkg`` is written by a child process
+    (below, by this one): every table and row as :func:`write_gpkg` writes them here."""
+    from gpkg_helpers import gpkg_dump
+
+    from planner.outputs.gpkg_child import GpkgChild
+
+    monkeypatch.setattr(outputs, "GPKG_CHILD_MIN_ROWS", min_rows)
+    monkeypatch.setattr(vector, "CHUNK_ROWS", 7)  # long layers streamed in batches
+    children: list[bool] = []
+    real_init = GpkgChild.__init__
+
+    def counted(self: GpkgChild, *, start: bool = True) -> None:
+        real_init(self, start=start)
+        children.append(self._child is not None)
+
+    monkeypatch.setattr(GpkgChild, "__init__", counted)
+    plan = run(load_scenario(tiny_region))
+    written = write_outputs(plan, tmp_path / "out")
+    assert children == [min_rows == 0]
+    here = vector.write_gpkg(
+        tmp_path / "here.gpkg", outputs.coverage_layers(plan), crs=plan.scenario.outputs.crs
+    )
+    assert gpkg_dump(written["coverage"]) == gpkg_dump(here)

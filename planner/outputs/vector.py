@@ -27,7 +27,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,15 @@ from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
 from planner.outputs.tables import defuse_formulas, unique_name
 
-__all__ = ["FORMATS", "VectorFormat", "shapefile_field_names", "write_gpkg", "write_vector"]
+__all__ = [
+    "FORMATS",
+    "GpkgLayer",
+    "VectorFormat",
+    "gpkg_layer",
+    "shapefile_field_names",
+    "write_gpkg",
+    "write_vector",
+]
 
 
 @dataclass(frozen=True)
@@ -122,30 +130,53 @@ def write_gpkg(
 
 
 def _write_gpkg_layer(gdf: gpd.GeoDataFrame, tmp: Path, name: str, *, crs: Any) -> None:
-    """One layer of :func:`write_gpkg`. A long layer of one geometry type and typed
-    columns goes to GDAL as one stream of Arrow batches of :data:`CHUNK_ROWS` rows, each
-    reprojected and encoded only when GDAL asks for it (one layer, one transaction, the
-    same rows as one write of the whole frame), so it is never held twice."""
+    """One layer of :func:`write_gpkg` (see :func:`gpkg_layer`)."""
+    gpkg_layer(gdf, name, crs=crs).write(tmp)
+
+
+@dataclass
+class GpkgLayer:
+    """One layer of a GeoPackage made ready for GDAL by :func:`gpkg_layer`: a whole
+    ``frame`` (reprojected) or a ``stream`` of Arrow batches with the ``options`` of
+    ``pyogrio.write_arrow``."""
+
+    name: str
+    frame: gpd.GeoDataFrame | None = None
+    use_arrow: bool = False
+    stream: pa.RecordBatchReader | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, path: Path) -> None:
+        """Add the layer to the GeoPackage at ``path``."""
+        if self.stream is None:
+            pyogrio.write_dataframe(
+                self.frame, path, layer=self.name, driver="GPKG", use_arrow=self.use_arrow
+            )
+        else:
+            pyogrio.write_arrow(self.stream, path, layer=self.name, driver="GPKG", **self.options)
+
+
+def gpkg_layer(gdf: gpd.GeoDataFrame, name: str, *, crs: Any) -> GpkgLayer:
+    """A layer of :func:`write_gpkg` made ready for GDAL. A long layer of one geometry
+    type and typed columns becomes one stream of Arrow batches of :data:`CHUNK_ROWS`
+    rows, each reprojected and encoded only when GDAL asks for it (one layer, one
+    transaction, the same rows as one write of the whole frame), so it is never held
+    twice; any other layer is reprojected whole."""
     out = _prepare(gdf, crs=None)
     if crs is not None and out.crs is None:
         raise PlannerError("cannot reproject a layer without a CRS; set its CRS first")
     arrow = _arrow_safe(out)
     geometry_type = _chunkable(out) if arrow else None
     if geometry_type is None:
-        out = out if crs is None else out.to_crs(crs)
-        pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG", use_arrow=arrow)
-        return
+        return GpkgLayer(name, out if crs is None else out.to_crs(crs), use_arrow=arrow)
     target = out.crs if crs is None else pyproj.CRS.from_user_input(crs)
     epsg = target.to_epsg()
-    pyogrio.write_arrow(
-        _arrow_stream(out, crs),
-        tmp,
-        layer=name,
-        driver="GPKG",
-        geometry_name=out.geometry.name,
-        geometry_type=geometry_type,
-        crs=f"EPSG:{epsg}" if epsg else target.to_wkt("WKT1_GDAL"),
-    )
+    options = {
+        "geometry_name": out.geometry.name,
+        "geometry_type": geometry_type,
+        "crs": f"EPSG:{epsg}" if epsg else target.to_wkt("WKT1_GDAL"),
+    }
+    return GpkgLayer(name, stream=_arrow_stream(out, crs), options=options)
 
 
 def _arrow_stream(gdf: gpd.GeoDataFrame, crs: Any) -> pa.RecordBatchReader:
@@ -164,6 +195,9 @@ def _arrow_stream(gdf: gpd.GeoDataFrame, crs: Any) -> pa.RecordBatchReader:
     first = pd.DataFrame(gdf.iloc[:1], copy=False)
     first[geom] = gpd.array.to_wkb(gdf.geometry.values[:1])
     schema = pa.Schema.from_pandas(first, preserve_index=False)
+    for pos, name in enumerate(schema.names):
+        if name != geom and gdf[name].dtype == object:  # text (:func:`_arrow_safe`)
+            schema = schema.set(pos, pa.field(name, pa.string()))
     stream = (b for start in range(0, len(gdf), CHUNK_ROWS) for b in batches(start))
     return pa.RecordBatchReader.from_batches(schema, stream)
 
@@ -171,9 +205,9 @@ def _arrow_stream(gdf: gpd.GeoDataFrame, crs: Any) -> pa.RecordBatchReader:
 def _chunkable(gdf: gpd.GeoDataFrame) -> str | None:
     """The geometry type of a layer :func:`_write_gpkg_layer` may write in chunks (the
     type GDAL infers for every chunk as for the whole: longer than :data:`CHUNK_ROWS`,
-    one 2D geometry type, no missing geometry, no object columns), else ``None``."""
-    geom = gdf.geometry.name
-    if len(gdf) <= CHUNK_ROWS or any(gdf[c].dtype == object for c in gdf.columns if c != geom):
+    one 2D geometry type, no missing geometry), else ``None``. Its object columns hold
+    only text and missing values (:func:`_arrow_safe`): text in every chunk."""
+    if len(gdf) <= CHUNK_ROWS:
         return None
     values = gdf.geometry.values
     types = np.unique(shapely.get_type_id(values))
