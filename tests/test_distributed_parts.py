@@ -17,8 +17,9 @@ from dask_helpers import levels_both_ways, read_dataset
 from distributed import Client, LocalCluster
 from geopandas.testing import assert_geodataframe_equal
 
-from planner.catchment import annotate_villages
+from planner.catchment import CoverageLevels, annotate_villages
 from planner.distributed import (
+    CoverageSession,
     balanced_batches,
     build_grids_dask,
     dask_client,
@@ -28,8 +29,9 @@ from planner.distributed import (
 from planner.distributed import coverage as coverage_module
 from planner.layers import load_layers
 from planner.pipeline import run
+from planner.road_coverage import RoadSearch
 from planner.scenario import load_scenario
-from planner.steps import build_grids
+from planner.steps import build_grids, compute_levels, coverage_levels, road_network
 from planner.synth.region import generate_region, write_region
 
 
@@ -194,13 +196,46 @@ def test_balanced_batches_spread_the_load():
 def test_coverage_with_counties_joined_into_regions(with_areas, client, monkeypatch):
     """Two regions for three counties (one task per worker thread): the same coverage."""
     monkeypatch.setattr("planner.distributed.coverage.TASKS_PER_THREAD", 1)
-    seen = []
-    real = coverage_module._partitions
+    made = []
+    real = coverage_module.make_region
 
-    def counted(*args):
-        seen.append(len(args[2]))  # the groups of villages, one per partition
-        return real(*args)
+    def counted(*args, **kwargs):
+        made.append(len(args[0]))  # the villages of the region
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(coverage_module, "_partitions", counted)
+    monkeypatch.setattr(coverage_module, "make_region", counted)
     coverage_equal(with_areas, client)
-    assert seen == [2]
+    assert len(made) == 2 and sum(made) == 300
+
+
+def wider(levels: CoverageLevels, level: str, factor: float) -> CoverageLevels:
+    """``levels`` with the radius of ``level`` multiplied by ``factor``."""
+    spec = levels.specs[level]
+    spec = spec.model_copy(update={"radius_m": spec.radius_m * factor})
+    serving = {**levels.serving, level: [(g, spec) for g, _ in levels.serving[level]]}
+    return CoverageLevels(specs={**levels.specs, level: spec}, serving=serving)
+
+
+def test_a_session_keeps_its_regions_for_every_set_of_centers(with_areas, client):
+    """Regions (and their road networks) are made once for the centers and for a subset
+    of them, and again only for a road level reaching farther; every call equals the
+    in-process coverage with its centers."""
+    layers = load_layers(with_areas)
+    villages, centers = layers["villages"], layers["centers"]
+    levels = coverage_levels(with_areas)
+    net = road_network(with_areas, layers)
+    roads = RoadSearch(net, villages, with_areas.network.max_access_m)
+    session = CoverageSession(
+        villages, network=with_areas.network, roads=layers["roads"],
+        townships=layers["townships"], client=client,
+    )  # fmt: skip
+    calls = [(centers, levels, 1), (centers.iloc[::3], levels, 1)]
+    calls.append((centers.iloc[::2], wider(levels, "township", 1.5), 2))
+    for subset, asked, made in calls:
+        local = compute_levels(villages, subset, asked, roads=roads)
+        spread = session(subset, asked)
+        a = annotate_villages(villages.drop(columns="_row"), local)
+        b = annotate_villages(villages.drop(columns="_row"), spread)
+        pd.testing.assert_frame_equal(a, b)
+        assert a["township_covered"].any() and not a["township_covered"].all()
+        assert session.made == made

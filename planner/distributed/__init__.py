@@ -1,7 +1,9 @@
 """Province and national runs on Dask, partitioned by county (county plus halo).
 
 * :func:`compute_levels_dask` — coverage of every level; each partition builds its own
-  road network (:mod:`planner.distributed.coverage`).
+  road network (:mod:`planner.distributed.coverage`); a :class:`CoverageSession` keeps
+  the partitions and their networks on the workers between calls
+  (:mod:`planner.distributed.regions`).
 * :func:`build_grids_dask` — grid generation on each county's villages
   (:mod:`planner.distributed.grids`).
 * :func:`write_parts` — each worker writes its county's share of villages and grids as
@@ -19,13 +21,19 @@ tables, the budget curve, the map and report.
 """
 
 from planner.distributed.cluster import balanced_batches, dask_client
-from planner.distributed.coverage import TASKS_PER_THREAD, compute_levels_dask, halo_m
+from planner.distributed.coverage import (
+    TASKS_PER_THREAD,
+    CoverageSession,
+    compute_levels_dask,
+    halo_m,
+)
 from planner.distributed.grids import build_grids_dask, village_counties
 from planner.distributed.parts import PART_LAYERS, write_county, write_parts
 
 __all__ = [
     "PART_LAYERS",
     "TASKS_PER_THREAD",
+    "CoverageSession",
     "balanced_batches",
     "build_grids_dask",
     "compute_levels_dask",

@@ -6,7 +6,12 @@ serving that level within a *halo* around the region's villages — the service 
 straight-line levels, the reach of the road search (twice the radius, or the time budget
 at the fastest speed) for road levels. Road levels get the roads within twice that reach,
 so that every center that can reach a village of the region snaps to the same road as in
-one piece; each partition builds its own network from them.
+one piece; each region builds its own network from them.
+
+A :class:`CoverageSession` makes the regions on the workers once and keeps them there
+(:mod:`planner.distributed.regions`): the coverage after the proposals ships only the
+proposed sites and reuses each region's road network and village snaps, as one process
+reuses its one network.
 
 Results equal :func:`planner.steps.compute_levels` in one process:
 
@@ -20,15 +25,13 @@ Results equal :func:`planner.steps.compute_levels` in one process:
   fragment near the county joins the rest of the network solely through roads beyond
   the halo, or where two centers are at exactly the same road distance.
 
-Each partition is one task; its inputs are plain arrays, scattered to the workers
-before the tasks run.
+Each region is one task; its inputs are plain arrays, scattered to the workers (the
+centers to the worker holding the region) before the tasks run.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -44,25 +47,30 @@ from planner.catchment import (
     centers_serving,
     combine_parts,
     county_of,
-    level_coverage,
     nearest_euclidean,
-    nearest_points,
 )
-from planner.distributed.cluster import balanced_batches, dask_client
+from planner.distributed.cluster import dask_client
+from planner.distributed.regions import Found, Settings, cover_region, make_region
 from planner.errors import PlannerError, warn
-from planner.network import DEFAULT_SPEEDS, Snap, build_network
+from planner.network import DEFAULT_SPEEDS
 from planner.progress import progress
-from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import LevelSpec, NetworkSettings
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 logger = logging.getLogger(__name__)
 
 #: Tasks per worker thread: enough to balance uneven counties, few enough to keep the
 #: scheduling overhead small.
 TASKS_PER_THREAD = 4
+
+#: Scheduling priority of the coverage tasks: ahead of the grid tasks, which nothing
+#: waits for until the tables.
+PRIORITY = 10
+
+#: What one region's task returns: village positions, coverage per group, far villages
+Covered = tuple[np.ndarray, dict[str, Found], dict[str, int]]
 
 
 def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
@@ -82,98 +90,7 @@ def halo_m(spec: LevelSpec, network: NetworkSettings) -> float:
     return max(spec.cutoff_m, reach)
 
 
-# ---------------------------------------------------------------------------- partitions
-
-
-@dataclass(frozen=True)
-class _Partition:
-    """One county: positions (in the whole layer) and coordinates of its villages, of the
-    centers of each group (see :func:`_groups`) within the halo, and its roads."""
-
-    villages: np.ndarray
-    village_xy: np.ndarray
-    centers: dict[str, tuple[np.ndarray, np.ndarray]]
-    roads: gpd.GeoDataFrame | None
-
-
-@dataclass(frozen=True)
-class _Settings:
-    groups: dict[str, LevelSpec]
-    network: NetworkSettings
-    crs: Any
-
-
-@dataclass(frozen=True)
-class _Found:
-    """Coverage of one group in one partition, centers as positions in the whole layer."""
-
-    index: np.ndarray
-    dist_m: np.ndarray
-    time_s: np.ndarray
-    covered: np.ndarray | None  # None for straight-line levels
-    straight_covered: np.ndarray | None
-
-
-def _points(xy: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
-    """Centers of a partition by position (``id`` is the row number)."""
-    geometry = gpd.points_from_xy(xy[:, 0], xy[:, 1])
-    return gpd.GeoDataFrame({"id": np.arange(len(xy))}, geometry=geometry, crs=crs)
-
-
-@dataclass
-class _PartitionRoads(RoadSearch):
-    """Road search of one partition; counts far villages instead of logging them."""
-
-    far: dict[str, int] = field(default_factory=dict)
-
-    def _warn_far(self, joined: Snap, mode: str) -> None:
-        self.far[mode] = int(joined.too_far.sum())
-
-
-def _unreached(spec: LevelSpec, centers: gpd.GeoSeries, *, n: int) -> Nearest:
-    """No center reachable along roads (no roads or no centers near the county)."""
-    return Nearest(np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.nan))
-
-
-def _road_search(
-    part: _Partition, villages: gpd.GeoDataFrame | None, settings: _Settings
-) -> _PartitionRoads | None:
-    if part.roads is None or part.roads.empty:
-        return None
-    try:
-        net = build_network(part.roads, **network_options(settings.network))
-    except PlannerError:  # nothing routable near this county
-        return None
-    return _PartitionRoads(net, villages, settings.network.max_access_m)
-
-
-def _cover_partition(
-    part: _Partition, settings: _Settings
-) -> tuple[np.ndarray, dict[str, _Found], dict[str, int]]:
-    n = len(part.villages)
-    road_groups = [key for key, spec in settings.groups.items() if spec.mode == "network"]
-    villages = _points(part.village_xy, settings.crs) if road_groups else None
-    roads = _road_search(part, villages, settings) if road_groups else None
-    found = {}
-    for key, spec in settings.groups.items():
-        positions, xy = part.centers[key]
-        if spec.mode == "network":
-            network = roads if roads is not None and len(xy) else partial(_unreached, n=n)
-            res = level_coverage(villages, _points(xy, settings.crs), key, spec, network=network)
-            nearest, covered, straight = res.nearest, res.covered, res.straight_covered
-        else:  # straight lines: from coordinates (covered is settled when assembling)
-            nearest, covered, straight = nearest_points(part.village_xy, xy), None, None
-        local = nearest.index
-        index = np.where(local >= 0, positions[np.maximum(local, 0)], -1) if len(xy) else local
-        found[key] = _Found(index, nearest.dist_m, nearest.time_s, covered, straight)
-    return part.villages, found, (roads.far if roads is not None else {})
-
-
-def _cover_batch(
-    parts: list[_Partition], settings: _Settings
-) -> list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]]:
-    """The task run on a worker: coverage of a few partitions, one after the other."""
-    return [_cover_partition(part, settings) for part in parts]
+# ---------------------------------------------------------------------------- regions
 
 
 def _county_groups(keys: pd.Series) -> list[np.ndarray]:
@@ -212,42 +129,167 @@ def _within(bounds: np.ndarray, geoms: np.ndarray, margin: float) -> list[np.nda
     return np.split(pos, np.searchsorted(part, np.arange(1, len(bounds))))
 
 
-def _partitions(
-    network: NetworkSettings,
-    village_xy: np.ndarray,
-    groups: list[np.ndarray],
-    serving: dict[str, tuple[gpd.GeoDataFrame, LevelSpec]],
-    roads: gpd.GeoDataFrame | None,
-) -> list[_Partition]:
-    bounds = np.array([[*village_xy[g].min(axis=0), *village_xy[g].max(axis=0)] for g in groups])
-    centers: dict[str, list[np.ndarray]] = {}
-    center_xy: dict[str, np.ndarray] = {}
-    for key, (frame, spec) in serving.items():
-        centers[key] = _within(bounds, frame.geometry.values, halo_m(spec, network))
-        center_xy[key] = shapely.get_coordinates(frame.geometry.values)
-    reach = [halo_m(spec, network) for _, spec in serving.values() if spec.mode == "network"]
-    part_roads: list[gpd.GeoDataFrame | None] = [None] * len(groups)
-    if reach and roads is not None:
-        road_pos = _within(bounds, roads.geometry.values, 2.0 * max(reach))
-        part_roads = [roads.iloc[pos] for pos in road_pos]
-    return [
-        _Partition(
-            villages=g,
-            village_xy=village_xy[g],
-            centers={key: (pos[i], center_xy[key][pos[i]]) for key, pos in centers.items()},
-            roads=part_roads[i],
-        )
-        for i, g in enumerate(groups)
-    ]
-
-
-def _batches(parts: list[_Partition], n: int) -> list[list[_Partition]]:
-    """``n`` batches of about equal work (see :func:`balanced_batches`)."""
-    sizes = [len(p.villages) for p in parts]
-    return [[parts[i] for i in batch] for batch in balanced_batches(sizes, n)]
-
-
 # ---------------------------------------------------------------------------- driver
+
+
+class CoverageSession:
+    """Coverage of one run's villages on Dask, called once per set of centers.
+
+    The first call joins the counties into regions and makes each region on a worker
+    (:func:`planner.distributed.regions.make_region`); the regions stay there for later
+    calls, which ship only their centers. A call whose road levels reach farther than
+    the regions' roads makes them again.
+
+    Parameters
+    ----------
+    villages
+        Village points in the working CRS.
+    network
+        The ``[network]`` settings (road building, access legs, halos).
+    roads
+        Road lines, needed when a level is measured along roads.
+    townships
+        Township polygons with ``county_id``: the county of a village is that of its
+        township, else the first six digits of its code.
+    client
+        A connected Dask client.
+    """
+
+    def __init__(
+        self,
+        villages: gpd.GeoDataFrame,
+        *,
+        network: NetworkSettings,
+        roads: gpd.GeoDataFrame | None = None,
+        townships: gpd.GeoDataFrame | None = None,
+        client: Client,
+    ) -> None:
+        villages = villages.reset_index(drop=True)
+        geoms = villages.geometry.values
+        if not len(villages) or not (shapely.get_type_id(geoms) == 0).all():
+            raise PlannerError("the Dask engine needs village points (no missing geometries)")
+        self.villages = villages
+        self.network = network
+        self.client = client
+        if roads is not None:
+            roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
+        self.roads = roads
+        self.xy = shapely.get_coordinates(geoms)
+        threads = sum(client.nthreads().values()) or 1
+        self.counties = _county_groups(county_of(villages, townships))
+        #: village positions of each region
+        self.groups = _regions(self.counties, self.xy, TASKS_PER_THREAD * threads)
+        self.bounds = np.array(
+            [[*self.xy[g].min(axis=0), *self.xy[g].max(axis=0)] for g in self.groups]
+        )
+        #: how many times the regions were made
+        self.made = 0
+        self._regions: list[Future] = []
+        self._where: list[list[str]] = []
+        self._reach: float | None = None
+        self._warned: set[str] = set()
+
+    def __call__(
+        self, centers: gpd.GeoDataFrame | None, levels: CoverageLevels
+    ) -> dict[str, LevelResult]:
+        """Coverage of every level of ``levels`` by ``centers``, as
+        :func:`compute_levels_dask` returns it."""
+        if levels.uses_roads and self.roads is None:
+            raise PlannerError("levels measured along roads need a [layers.roads] layer")
+        serving = _groups(levels, centers)
+        for level in levels.order:
+            if all(serving[key][0].empty for key in serving if _level_of(key) == level):
+                warn(f"level {level}: no centers of this level")
+        self._make(serving)
+        settings = Settings(
+            groups={key: spec for key, (_, spec) in serving.items()}, crs=self.villages.crs
+        )
+        found = self._cover(serving, settings)
+        results = {}
+        for level in levels.order:
+            level_parts = [
+                _assemble(key, level, spec, self.villages, frame, found, self.network)
+                for key, (frame, spec) in serving.items()
+                if _level_of(key) == level
+            ]
+            results[level] = (
+                level_parts[0]
+                if len(level_parts) == 1
+                else combine_parts(level, levels.specs[level], level_parts)
+            )
+        return results
+
+    def _make(self, serving: dict[str, tuple[gpd.GeoDataFrame, LevelSpec]]) -> None:
+        """Make the regions on the workers, unless those made reach far enough."""
+        from distributed import wait
+
+        reach = [halo_m(spec, self.network) for _, spec in serving.values()
+                 if spec.mode == "network"]  # fmt: skip
+        need = max(reach) if reach else None
+        if self._regions and (need is None or (self._reach is not None and need <= self._reach)):
+            return
+        roads: list[gpd.GeoDataFrame | None] = [None] * len(self.groups)
+        if need is not None and self.roads is not None:
+            near = _within(self.bounds, self.roads.geometry.values, 2.0 * need)
+            roads = [self.roads.iloc[pos] for pos in near]
+        data = self.client.scatter(
+            [(g, self.xy[g], r) for g, r in zip(self.groups, roads, strict=True)], hash=False
+        )
+        self._regions = self.client.map(
+            _make_region, data, network=self.network, crs=self.villages.crs,
+            pure=False, priority=PRIORITY,
+        )  # fmt: skip
+        with self.client.as_current():
+            wait(self._regions)
+        who = self.client.who_has(self._regions)
+        self._where = [list(who[f.key])[:1] for f in self._regions]
+        self._reach, self.made = need, self.made + 1
+        logger.info(
+            f"dask: {len(self.counties):,} counties in {len(self.groups)} regions on "
+            f"{len(self.client.nthreads())} workers"
+        )
+
+    def _cover(
+        self, serving: dict[str, tuple[gpd.GeoDataFrame, LevelSpec]], settings: Settings
+    ) -> list[Covered]:
+        """Coverage of each region, on the worker holding it."""
+        from distributed import as_completed
+
+        near, center_xy = {}, {}
+        for key, (frame, spec) in serving.items():
+            near[key] = _within(self.bounds, frame.geometry.values, halo_m(spec, self.network))
+            center_xy[key] = shapely.get_coordinates(frame.geometry.values)
+        futures = []
+        for i, (region, where) in enumerate(zip(self._regions, self._where, strict=True)):
+            centers = {key: (pos[i], center_xy[key][pos[i]]) for key, pos in near.items()}
+            [shipped] = self.client.scatter([centers], workers=where or None, hash=False)
+            futures.append(self.client.submit(
+                cover_region, region, shipped, settings, workers=where or None,
+                pure=False, priority=PRIORITY,
+            ))  # fmt: skip
+        out = []
+        with self.client.as_current():
+            done = as_completed(futures)
+            for future in progress(done, total=len(futures), desc="coverage (dask)"):
+                out.append(future.result())
+        self._warn_far([counts for _, _, counts in out])
+        return out
+
+    def _warn_far(self, counts: list[dict[str, int]]) -> None:
+        """Warn once per travel mode of the villages too far from a road."""
+        modes = {mode for c in counts for mode in c} - self._warned
+        for mode in sorted(modes):
+            if count := sum(c.get(mode, 0) for c in counts):
+                warn(
+                    f"{count} village(s) lie more than {self.network.max_access_m:,.0f} m "
+                    f"from a road usable by {mode}; the access leg is walked"
+                )
+        self._warned |= modes
+
+
+def _make_region(data: tuple[np.ndarray, np.ndarray, gpd.GeoDataFrame | None], **kw: Any) -> Any:
+    """:func:`make_region` on one scattered ``(villages, village_xy, roads)``."""
+    return make_region(*data, **kw)
 
 
 def compute_levels_dask(
@@ -263,7 +305,8 @@ def compute_levels_dask(
 ) -> dict[str, LevelResult]:
     """Coverage of every configured level, partitioned by county on Dask.
 
-    The same answer as :func:`planner.steps.compute_levels` (see the module notes).
+    The same answer as :func:`planner.steps.compute_levels` (see the module notes); one
+    call of a :class:`CoverageSession`.
 
     Parameters
     ----------
@@ -271,13 +314,8 @@ def compute_levels_dask(
         Canonical layers in the working CRS (villages as points).
     levels
         The levels to measure, with the center levels serving each.
-    network
-        The ``[network]`` settings (road building, access legs, halos).
-    roads
-        Road lines, needed when a level is measured along roads.
-    townships
-        Township polygons with ``county_id``: the county of a village is that of its
-        township, else the first six digits of its code.
+    network, roads, townships
+        As for :class:`CoverageSession`.
     client
         A connected Dask client; without one, :func:`dask_client` makes one from
         ``scheduler`` (or a local cluster) for this call.
@@ -292,55 +330,15 @@ def compute_levels_dask(
     if client is None:
         with dask_client(scheduler) as own:
             return compute_levels_dask(
-                villages,
-                centers,
-                levels,
-                network=network,
-                roads=roads,
-                townships=townships,
-                client=own,
-            )
+                villages, centers, levels, network=network, roads=roads,
+                townships=townships, client=own,
+            )  # fmt: skip
     if levels.uses_roads and roads is None:
         raise PlannerError("levels measured along roads need a [layers.roads] layer")
-    villages = villages.reset_index(drop=True)
-    geoms = villages.geometry.values
-    if not len(villages) or not (shapely.get_type_id(geoms) == 0).all():
-        raise PlannerError("the Dask engine needs village points (no missing geometries)")
-    xy = shapely.get_coordinates(geoms)
-    serving = _groups(levels, centers)
-    for level in levels.order:
-        if all(serving[key][0].empty for key in serving if _level_of(key) == level):
-            warn(f"level {level}: no centers of this level")
-    if roads is not None:
-        roads = roads.drop(columns="_row", errors="ignore").reset_index(drop=True)
-    threads = sum(client.nthreads().values()) or 1
-    counties = _county_groups(county_of(villages, townships))
-    groups = _regions(counties, xy, TASKS_PER_THREAD * threads)
-    parts = _partitions(network, xy, groups, serving, roads)
-    batches = _batches(parts, min(len(parts), TASKS_PER_THREAD * threads))
-    logger.info(
-        f"dask: {len(counties):,} counties in {len(parts)} regions, {len(batches)} tasks "
-        f"on {threads} threads"
+    session = CoverageSession(
+        villages, network=network, roads=roads, townships=townships, client=client
     )
-    settings = _Settings(
-        groups={key: spec for key, (_, spec) in serving.items()},
-        network=network,
-        crs=villages.crs,
-    )
-    found = _gather(client, batches, settings)
-    results = {}
-    for level in levels.order:
-        level_parts = [
-            _assemble(key, level, spec, villages, frame, found, network)
-            for key, (frame, spec) in serving.items()
-            if _level_of(key) == level
-        ]
-        results[level] = (
-            level_parts[0]
-            if len(level_parts) == 1
-            else combine_parts(level, levels.specs[level], level_parts)
-        )
-    return results
+    return session(centers, levels)
 
 
 def _groups(
@@ -359,38 +357,13 @@ def _level_of(key: str) -> str:
     return key.partition("/")[0]
 
 
-def _gather(
-    client: Client, batches: list[list[_Partition]], settings: _Settings
-) -> list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]]:
-    from distributed import as_completed
-
-    data = client.scatter(batches)
-    futures = client.map(_cover_batch, data, settings=settings, pure=False)
-    out = []
-    with client.as_current():
-        done = as_completed(futures)
-        for future in progress(done, total=len(futures), desc="coverage (dask)"):
-            out += future.result()
-    far: dict[str, int] = {}
-    for _, _, counts in out:
-        for mode, count in counts.items():
-            far[mode] = far.get(mode, 0) + count
-    for mode, count in far.items():
-        if count:
-            warn(
-                f"{count} village(s) lie more than {settings.network.max_access_m:,.0f} m from "
-                f"a road usable by {mode}; the access leg is walked"
-            )
-    return out
-
-
 def _assemble(
     key: str,
     level: str,
     spec: LevelSpec,
     villages: gpd.GeoDataFrame,
     serving: gpd.GeoDataFrame,
-    found: list[tuple[np.ndarray, dict[str, _Found], dict[str, int]]],
+    found: list[Covered],
     network: NetworkSettings,
 ) -> LevelResult:
     """One group's result over every village, exact beyond the halo of straight lines."""

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Tasks per worker thread for the grid step.
-GRID_TASKS_PER_THREAD = 2
+#: Tasks per worker thread for the grid step: small enough that the coverage tasks, which
+#: go first (:data:`planner.distributed.coverage.PRIORITY`), wait for little of it.
+GRID_TASKS_PER_THREAD = 8
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,8 @@ def build_grids_dask(scenario: Scenario, layers: LayerSet, *, client: Client) ->
     sizes = [len(c.areas) if c.areas is not None else len(c.villages) for c in counties]
     batches = balanced_batches(sizes, min(len(counties), GRID_TASKS_PER_THREAD * threads))
     logger.info(f"dask: grids of {len(counties):,} counties in {len(batches)} tasks")
-    shared = client.scatter([scenario, townships], broadcast=True)
-    data = client.scatter([[counties[i] for i in batch] for batch in batches])
+    shared = client.scatter([scenario, townships], broadcast=True, hash=False)
+    data = client.scatter([[counties[i] for i in batch] for batch in batches], hash=False)
     futures = client.map(
         _grid_batch,
         data,

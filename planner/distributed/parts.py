@@ -111,7 +111,9 @@ def write_parts(
         [(codes[i], shares[codes[i]]) for i in batch]
         for batch in balanced_batches(sizes, min(len(codes), 2 * threads))
     ]
-    futures = client.map(_write_batch, client.scatter(batches), folder=str(staging), pure=False)
+    futures = client.map(
+        _write_batch, client.scatter(batches, hash=False), folder=str(staging), pure=False
+    )
     by_county: dict[str, dict[str, int]] = {}
     for future in progress(futures, total=len(futures), desc="parts (dask)"):
         by_county.update(future.result())
