@@ -22,6 +22,7 @@ from planner.version import __version__
 #: public name -> (module, attribute)
 _EXPORTS: dict[str, tuple[str, str]] = {
     "coverage": ("planner.api", "coverage"),
+    "access_scores": ("planner.accessibility.api", "access_scores"),
     "build_network": ("planner.api", "build_network"),
     "propose_sites": ("planner.api", "propose_sites"),
     "generate_grids": ("planner.api", "generate_grids"),
@@ -37,6 +38,7 @@ __all__ = [
     "PlannerError",
     "PlannerWarning",
     "__version__",
+    "access_scores",
     "build_network",
     "check_grids",
     "coverage",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from planner.accessibility.api import access_scores
     from planner.api import build_network, check_grids, coverage, generate_grids, propose_sites
     from planner.errors import PlannerError, PlannerWarning
     from planner.outputs.writers import write_outputs

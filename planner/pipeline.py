@@ -22,6 +22,7 @@ from planner.audit import full_coverage_audit
 from planner.catchment import CoverageLevels, LevelResult, annotate_villages, gaps
 from planner.errors import PlannerError, warn
 from planner.layers import LayerSet, load_layers
+from planner.memory import release_memory
 from planner.plan import Plan, peak_memory_mb, proposal_list, solver_summary, summarize
 from planner.preflight import preflight
 from planner.progress import Steps
@@ -30,6 +31,7 @@ from planner.scenario import Scenario
 from planner.siting.proposals import SitingOutcome
 from planner.steps import (
     GridStep,
+    access_scores,
     after_levels,
     build_grids,
     centers_with_catchments,
@@ -41,6 +43,7 @@ from planner.steps import (
     propose,
     road_search,
     service_areas,
+    service_load_step,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ ENGINES = ("inprocess", "dask")
 
 #: The steps of :func:`run`, timed in ``plan.timings``
 RUN_STEPS = (
-    "read layers", "road network", "coverage", "audit", "standards", "grids", "siting",
+    "read layers", "road network", "coverage", "access", "audit", "standards", "grids", "siting",
     "service areas", "tables",
 )  # fmt: skip
 
@@ -105,12 +108,13 @@ def run(scenario: Scenario, *, engine: str = "inprocess", scheduler: str | None 
 
 
 def _run(scenario: Scenario, *, client: Any) -> Plan:
-    timer = Steps(len(RUN_STEPS), desc="plan")
+    timer = Steps(len(RUN_STEPS) - (scenario.access is None), desc="plan")
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="planner-step") as background:
             plan = _run_steps(scenario, client, timer, background)
     finally:
         timer.close()
+    release_memory()
     plan.timings = {step: timer.seconds[step] for step in RUN_STEPS if step in timer.seconds}
     plan.summary["peak_memory_mb"] = peak_memory_mb()
     return plan
@@ -136,6 +140,7 @@ def _run_steps(
     most numpy work release the GIL). Their warnings are raised here, in this thread."""
     with timer.step("read layers"):
         layers = load_layers(scenario)
+        release_memory()  # reading leaves a third of its peak free but held
     for problem in layers.warnings:
         warn(str(problem))
     grids = _in_background(background, timer, "grids", _grid_step(client), scenario, layers)
@@ -146,14 +151,27 @@ def _run_steps(
     with timer.step("coverage"):
         results = levels(layers.get("centers"), coverage)
         villages = annotate_villages(layers["villages"].drop(columns="_row"), results)
+        release_memory()
     areas = _in_background(
         background, timer, "service areas", service_areas, results, layers.crs, roads
     )
+    access: dict[str, Any] = {}
+    if scenario.access is not None:
+        from planner.accessibility.results import villages_with_access
+
+        with timer.step("access"):
+            access = access_scores(scenario, layers, results, roads)
+            villages = villages_with_access(villages, access)
     with timer.step("audit"):
         audit = full_coverage_audit(layers.frames)
     with timer.step("standards"):
         centers = centers_with_catchments(layers, results)
         centers, compliance = check_compliance(scenario, centers)
+        release_memory()
+    if access:
+        from planner.accessibility.results import centers_with_ratios
+
+        centers = centers_with_ratios(centers, access)
     with timer.step("siting"):
         on_grids = _stations_on_grids(scenario)
         grid_result = grids.result().report() if on_grids else None
@@ -180,9 +198,13 @@ def _run_steps(
             proposals=siting.proposals,
             budget_curve=siting.budget_curve,
             after=after,
+            access=access,
         )
         _add_tables(plan, grid_result)
+        load = service_load_step(scenario, villages, results, layers)
+        plan.tables.update(load.tables)
         plan.summary = _summary(plan, grid_result, siting, engine="dask" if client else "inprocess")
+        plan.summary.update(load.summary)
     return plan
 
 
@@ -209,12 +231,10 @@ def _level_runner(
     villages = layers["villages"]
     if client is None:
         return lambda centers, levels: compute_levels(villages, centers, levels, roads=roads)
-    from planner.distributed import compute_levels_dask
+    from planner.distributed import CoverageSession
 
-    return lambda centers, levels: compute_levels_dask(
+    return CoverageSession(
         villages,
-        centers,
-        levels,
         network=scenario.network,
         roads=layers.get("roads"),
         townships=layers.get("townships"),

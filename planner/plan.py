@@ -50,6 +50,8 @@ class Plan:
     grid_issues: gpd.GeoDataFrame | None = None
     #: per center and rule: center_id, rule, measured, threshold, verdict
     compliance: pd.DataFrame | None = None
+    #: ``[access]`` scores per level (:class:`planner.accessibility.LevelAccess`)
+    access: dict[str, Any] = field(default_factory=dict)
 
 
 def summarize(plan: Plan) -> dict[str, Any]:
@@ -68,6 +70,10 @@ def summarize(plan: Plan) -> dict[str, Any]:
     }
     if plan.compliance is not None:
         summary["compliance"] = compliance_counts(plan.centers)
+    if plan.access and plan.scenario.access is not None:
+        from planner.accessibility.results import access_summaries
+
+        summary["access"] = access_summaries(plan.villages, plan.access, plan.scenario.access)
     return summary
 
 

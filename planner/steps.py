@@ -37,6 +37,7 @@ from planner.network import RoadNetwork, build_network
 from planner.progress import progress
 from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import Scenario
+from planner.service_load import ServiceLoad, service_load
 from planner.siting.proposals import SitingOutcome, propose_for, with_proposals
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,28 @@ def compute_levels(
             parts[0] if len(parts) == 1 else combine_parts(level, levels.specs[level], parts)
         )
     return results
+
+
+def access_scores(
+    scenario: Scenario,
+    layers: LayerSet,
+    results: dict[str, LevelResult],
+    roads: RoadSearch | None,
+) -> dict[str, Any]:
+    """``[access]``: accessibility of every village at the levels it names (every level
+    by default); empty without ``[access]``."""
+    settings = scenario.access
+    if settings is None:
+        return {}
+    from planner.accessibility.geo import level_access, require_column
+
+    if settings.supply is not None and (centers := layers.get("centers")) is not None:
+        require_column(centers, settings.supply, "[access] supply")
+    levels = [lvl for lvl in results if settings.levels is None or lvl in settings.levels]
+    return {
+        lvl: level_access(layers["villages"], results[lvl], settings, roads=roads)
+        for lvl in levels
+    }
 
 
 def road_network(scenario: Scenario, layers: LayerSet) -> RoadNetwork | None:
@@ -114,20 +137,52 @@ def centers_with_catchments(layers: LayerSet, results: dict[str, LevelResult]) -
     return out.join(table, on="id")
 
 
-def coverage_tables(
-    villages: gpd.GeoDataFrame, results: dict[str, LevelResult], layers: LayerSet
-) -> dict[str, pd.DataFrame]:
-    """Coverage rates per township and per county, every level."""
+def village_units(villages: gpd.GeoDataFrame, layers: LayerSet) -> tuple[pd.Series, pd.Series]:
+    """Township and county code of every village (aligned on ``villages``)."""
     townships = layers.get("townships")
     # as stated, else the township polygon, else the first 9 digits of an NBS village code
     township = township_of(villages, townships).fillna(
         villages["id"].astype("string").str.slice(0, 9)
     )
-    county = county_of(villages.assign(township_id=township), townships)
+    return township, county_of(villages.assign(township_id=township), townships)
+
+
+def coverage_tables(
+    villages: gpd.GeoDataFrame, results: dict[str, LevelResult], layers: LayerSet
+) -> dict[str, pd.DataFrame]:
+    """Coverage rates per township and per county, every level."""
+    township, county = village_units(villages, layers)
     return {
         "coverage_by_township": rates(villages, results, township, "township_id"),
         "coverage_by_county": rates(villages, results, county, "county_id"),
     }
+
+
+def service_load_step(
+    scenario: Scenario,
+    villages: gpd.GeoDataFrame,
+    results: dict[str, LevelResult],
+    layers: LayerSet,
+) -> ServiceLoad:
+    """Adequacy (with the ``m2_per_1000`` of the planner, the profile, then the scenario)
+    and equity (``[equity] worst`` villages listed per level)."""
+    from planner.adequacy import adequacy_rules
+
+    choice = scenario.standards.file or scenario.standards.profile
+    profile = None
+    if choice is not None:
+        from planner.standards.profiles import load_profile
+
+        profile = load_profile(choice, base_dir=scenario.base_dir).adequacy.m2_per_1000
+    township, county = village_units(villages, layers)
+    return service_load(
+        villages,
+        results,
+        township=township,
+        county=county,
+        rules=adequacy_rules(profile, scenario.adequacy.m2_per_1000),
+        worst=scenario.equity.worst,
+    )
 
 
 def service_areas(

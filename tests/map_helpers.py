@@ -40,6 +40,7 @@ OVERLAYS_ZH = [
     "乡镇（街道）党群服务中心",
     "村（社区）党群服务中心",
     "缺少本级中心的单元",
+    "距最近中心最远的村（社区）",
 ]
 OVERLAYS_EN = [
     "County boundaries",
@@ -55,6 +56,7 @@ OVERLAYS_EN = [
     "Township centers",
     "Village centers",
     "Units without a center of their level",
+    "Villages farthest from their nearest center",
 ]
 
 

@@ -28,12 +28,17 @@ README = ROOT / "README.md"
 DEMO = ROOT / "scenarios" / "demo.toml"
 
 #: What the README documents but the demo cannot write, and why.
-DEMO_LACKS_FILES = {"grid_issues.csv"}  # the demo checks no user grid layer
+DEMO_LACKS_FILES = {"grid_issues.csv", "access.csv"}  # no user grid layer, no [access]
 DEMO_LACKS_LAYERS = {("coverage.gpkg", "grid_issues")}  # idem
 _COORDS = {"x", "y", "lon_bd09", "lat_bd09"}  # output CRS geographic; no BD-09 input
 DEMO_LACKS_COLUMNS = {
     ("uncovered_villages.csv", None): _COORDS,
     ("proposals.csv", None): _COORDS,
+    ("worst_served.csv", None): _COORDS,
+    # no [access] section in the demo (tests/test_access_run.py checks them)
+    ("coverage.gpkg", "villages"): {"<level>_access"},
+    ("coverage.gpkg", "centers"): {"<level>_supply_ratio"},
+    ("summary.json", None): {"access"},
     # the demo gives village polygons, so none is derived from a point
     ("grids_by_village.csv", None): {
         "township_id", "township_name", "ledger_township_id", "ledger_township_name",
@@ -260,7 +265,8 @@ def test_every_documented_exception_is_documented():
 def test_parser_reads_layers_columns_and_top_level_keys_only():
     contract = parse_contract(README.read_text(encoding="utf-8"))
     layers = {layer for file, layer in contract.columns if file == "coverage.gpkg"}
-    assert layers == {"villages", "centers", "gaps", "service_areas", "audit", "grid_issues"}
+    assert layers == {"villages", "centers", "gaps", "service_areas", "audit", "grid_issues",
+                      "adequacy", "worst_served"}  # fmt: skip
     keys = contract.columns[("summary.json", None)]
     assert {"levels", "rates", "timings", "skipped"} <= keys
     assert not keys & {"population_covered", "objective", "county", "standards"}  # nested

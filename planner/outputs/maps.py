@@ -37,6 +37,7 @@ import folium
 import numpy as np
 
 from planner.errors import PlannerError, warn
+from planner.outputs.access_outputs import add_access
 from planner.outputs.atomic import atomic_path
 from planner.outputs.map_layers import (
     LEVEL_STYLE,
@@ -53,6 +54,7 @@ from planner.outputs.map_layers import (
 )
 from planner.outputs.map_page import TEXT, Call, OfflineMap, check_offline
 from planner.outputs.map_problems import add_audit, add_compliance, add_grid_issues
+from planner.outputs.map_service import add_overloaded, add_worst_served
 
 if TYPE_CHECKING:
     from planner.plan import Plan
@@ -177,6 +179,9 @@ def build_map(plan: Plan, *, lang: str | None = None, simplify_m: float = 5.0) -
     add_proposals(ctx, plan)
     add_compliance(ctx, plan)
     add_audit(ctx, plan)
+    add_overloaded(ctx, plan)
+    add_worst_served(ctx, plan)
+    add_access(ctx, plan)
     _controls(ctx, outputs.tiles)
     _fit(ctx)
     return ctx.m

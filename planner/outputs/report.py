@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from planner.outputs.access_report import access_sections
 from planner.outputs.atomic import atomic_path
 
 # LANGS and PLOT_MAX_UNITS stay importable from here, as before the split.
@@ -37,7 +38,9 @@ from planner.outputs.plots import (
     use_font,
     write_plots,
 )
+from planner.outputs.service_report import service_sections
 from planner.outputs.sheets import localize, summary_sheets
+from planner.siting.station_objectives import objective_note
 from planner.version import __version__
 
 if TYPE_CHECKING:
@@ -227,7 +230,8 @@ def _sections(
     sections.append(_section(t["distances"], None, lang,
                              image=images["distance_distribution"]))  # fmt: skip
     if "proposals" in sheets:
-        sections.append(_section(t["proposals"], sheets["proposals"], lang))
+        sections.append(_section(t["proposals"], sheets["proposals"], lang,
+                                 note=objective_note(plan.summary, lang)))  # fmt: skip
     if "budget_curve" in images:
         sections.append(_section(t["budget"], sheets["budget_curve"], lang,
                                  image=images["budget_curve"], image_width="60%"))  # fmt: skip
@@ -242,6 +246,8 @@ def _sections(
         sections.append(_section(t["compliance"], sheets["compliance"], lang, note=note))
     if (grids := _grid_counts(plan, lang)) is not None:
         sections.append(_section(t["grids"], grids, lang))
+    for title, table, remark in [*service_sections(plan, lang), *access_sections(plan, lang)]:
+        sections.append(_section(title, table, lang, note=remark))
     return sections
 
 

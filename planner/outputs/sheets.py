@@ -16,7 +16,9 @@ import pandas as pd
 import pyproj
 
 from planner.crs import wgs84_to_bd09, wgs84_to_gcj02
+from planner.outputs.access_outputs import access_sheet
 from planner.outputs.labels import labels, level_order, plan_lang, unit_names
+from planner.outputs.service_sheets import service_sheets
 
 if TYPE_CHECKING:
     from planner.plan import Plan
@@ -204,6 +206,8 @@ def canonical_sheets(plan: Plan) -> dict[str, pd.DataFrame]:
         "grids_by_village": plan.tables.get("grids_by_village"),
         "grid_issues": _plain(plan.grid_issues, ("kind", "grid_id", "village_id", "message")),
         "audit": _plain(plan.audit, ("level", "unit_id", "unit_name", "status", "center_ids")),
+        **service_sheets(plan, lambda table, at: _with_points(table, at, plan, ("villages",))),
+        "access": access_sheet(plan),
     }
     return {key: table for key, table in sheets.items() if table is not None}
 

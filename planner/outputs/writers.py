@@ -8,12 +8,14 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 
+from planner.memory import release_memory
 from planner.outputs.atomic import write_bytes
 from planner.outputs.staging import staged_output
 from planner.outputs.tables import write_csv, write_json
@@ -106,7 +108,8 @@ def cut_note(cut: dict[str, tuple[int, int]], *, lang: str) -> pd.DataFrame:
 
 
 def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
-    """The layers of ``coverage.gpkg`` (``grid_issues`` when a user grid layer was checked)."""
+    """The layers of ``coverage.gpkg`` (``grid_issues`` when a user grid layer was checked;
+    ``adequacy`` and ``worst_served`` from :mod:`planner.service_load`)."""
     layers = {
         "villages": _for_output(plan.villages),
         "centers": _for_output(plan.centers),
@@ -116,6 +119,9 @@ def coverage_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
     }
     if plan.grid_issues is not None:
         layers["grid_issues"] = plan.grid_issues
+    for name in ("adequacy", "worst_served"):
+        if name in plan.tables:
+            layers[name] = plan.tables[name]
     return layers
 
 
@@ -125,6 +131,12 @@ CHILD_FORMATS = ("kml", "geojson")
 #: Fewer grids than this are written here: starting the child (a fresh interpreter that
 #: imports geopandas and GDAL, about 1.5 s of CPU) would cost more than it saves.
 CHILD_MIN_GRIDS = 50_000
+
+
+#: Fewer rows than this in all layers of ``coverage.gpkg`` are written by this process, in
+#: a worker thread: the child of :class:`~planner.outputs.gpkg_child.GpkgChild` would cost
+#: more to start than it saves.
+GPKG_CHILD_MIN_ROWS = 200_000
 
 
 def write_formats(
@@ -306,8 +318,11 @@ def _final_paths(folder: Path, written: dict[str, Path]) -> dict[str, Path]:
 
 
 def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
-    """Every file of :func:`write_outputs`, straight into ``out_dir``; the plots are drawn
-    in a child process meanwhile (:class:`~planner.outputs.plots.PlotProcess`)."""
+    """Every file of :func:`write_outputs`, straight into ``out_dir``. Meanwhile the
+    plots are drawn in a child process (:class:`~planner.outputs.plots.PlotProcess`), and
+    ``coverage.gpkg`` is written by another (:class:`~planner.outputs.gpkg_child.GpkgChild`),
+    fed by a thread of this one."""
+    from planner.outputs.gpkg_child import GpkgChild
     from planner.outputs.plots import PlotProcess
 
     outputs = plan.scenario.outputs
@@ -316,20 +331,23 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
         stack.callback(bar.close)
         plots = stack.enter_context(PlotProcess(plan)) if outputs.report else None
         grids = stack.enter_context(GridFiles(plan.grids, out_dir, outputs=outputs))
-        with bar.step("coverage.gpkg"):
-            written = {
-                "coverage": write_gpkg(
-                    out_dir / "coverage.gpkg", coverage_layers(plan), crs=outputs.crs
-                )
-            }
+        layers = coverage_layers(plan)
+        away = sum(len(layer) for layer in layers.values()) >= GPKG_CHILD_MIN_ROWS
+        feeder = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="planner-gpkg"))
+        gpkg = stack.enter_context(GpkgChild(start=away))  # ended before the feeder is joined
+        path = out_dir / "coverage.gpkg"
+        coverage = feeder.submit(gpkg.write_gpkg, path, layers, crs=outputs.crs)
+        written: dict[str, Path] = {}
         with bar.step("grids and proposals"):
             written |= grids.write_here()
             proposals = {"proposals": plan.proposals}
             written["proposals"] = write_gpkg(
                 out_dir / "proposals.gpkg", proposals, crs=outputs.crs
             )
+        release_memory()  # the grids reprojected for their files
         with bar.step("tables"):
             written |= _write_tables(plan, out_dir)
+        release_memory()
         if outputs.map:
             with bar.step("map"):
                 from planner.outputs.maps import write_map
@@ -343,6 +361,8 @@ def _write_files(plan: Plan, out_dir: Path) -> dict[str, Path]:
                 for name, png in images.items():
                     written[name] = write_bytes(out_dir / f"{name}.png", png)
                 written["report"] = write_report(plan, out_dir, plots=images)
+        with bar.step("coverage.gpkg"):
+            written = {"coverage": coverage.result()} | written
         written |= grids.result()
     return written
 

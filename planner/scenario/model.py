@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from planner.errors import PlannerError
 from planner.levels import LEVELS
 from planner.scenario import serving
+from planner.scenario.access import AccessSettings, check_access_levels
 from planner.scenario.messages import format_error
 from planner.scenario.sections import (
     RESERVED_COLUMNS,
@@ -28,6 +29,7 @@ from planner.scenario.sections import (
     Standards,
     StrictModel,
 )
+from planner.scenario.service_load import AdequacySettings, EquitySettings
 from planner.scenario.values import did_you_mean, level_key, safe_folder_name
 from planner.schemas import SCHEMAS
 
@@ -63,6 +65,9 @@ class Scenario(StrictModel):
     outputs: Outputs = Outputs()
     standards: Standards = Standards()
     network: NetworkSettings = NetworkSettings()
+    access: AccessSettings | None = None
+    adequacy: AdequacySettings = AdequacySettings()
+    equity: EquitySettings = EquitySettings()
     base_dir: Path = Path(".")
 
     @model_validator(mode="after")
@@ -73,6 +78,11 @@ class Scenario(StrictModel):
                 f'levels {", ".join(needing)} use mode = "network" but the scenario has no '
                 "[layers.roads]"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _access_levels_exist(self) -> Scenario:
+        check_access_levels(self.access, self.levels)
         return self
 
     @model_validator(mode="after")
