@@ -149,6 +149,10 @@ def test_run_reports_the_objective_in_the_summary(tmp_path: Path):
     assert len(stations) == cert["new_sites"]
     after = plan.summary["after"]["levels"]["village"]
     assert after["villages_covered"] == after["villages_total"] - cert["villages_beyond_every_site"]
+    steps = plan.summary["solver"]["steps"]
+    covering = [step for step in steps.values() if "model" not in step]
+    expected = sum(step["objective"] for step in covering) if covering else None
+    assert plan.summary["solver"]["objective"] == expected
 
 
 def test_report_note_states_before_and_after(tmp_path: Path):
