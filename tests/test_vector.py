@@ -252,6 +252,7 @@ def test_failed_write_keeps_previous_file(tmp_path, layer, monkeypatch, fmt):
     write_vector(layer, target)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     monkeypatch.setattr(pyogrio, "write_dataframe", _failing_writer(pyogrio.write_dataframe))
+    monkeypatch.setattr(vector, "write_kml", _failing_writer(vector.write_kml))
     with pytest.raises(RuntimeError, match="disk full"):
         write_vector(layer.iloc[::-1], target)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}

@@ -4,9 +4,11 @@ GeoParquet (:data:`FORMATS`). Notes per format:
 * **GeoJSON** and **KML** are always written in WGS84 (EPSG:4326), as their
   specifications demand (RFC 7946; OGC KML 2.2), whatever ``crs`` asks for. GeoJSON is
   written with ``RFC7946=YES`` (7 decimals, about 1 cm).
-* **KML** is written with the LIBKML driver: the ``id`` column becomes the placemark id,
-  ``name`` the placemark name (read back as ``Name``); 64-bit integer columns whose values
-  fit are stored as 32-bit ``int`` (KML schemas have no 64-bit integer type).
+* **KML** is written as GDAL's LIBKML driver writes it, but streamed feature by feature
+  by :func:`~planner.outputs.kml.write_kml` (LIBKML itself only for the columns that
+  writer leaves to it): the ``id`` column becomes the placemark id, ``name`` the placemark
+  name (read back as ``Name``); 64-bit integer columns whose values fit are stored as
+  32-bit ``int`` (KML schemas have no 64-bit integer type).
 * **Shapefile**: text encoding ``"utf-8"`` (default) or ``"gbk"`` (code page 936, what
   most Chinese desktop GIS installs expect), declared in a ``.cpg`` file. DBF field names
   hold at most 10 bytes, so every name that is not a plain ASCII identifier of at most
@@ -42,12 +44,14 @@ import shapely
 
 from planner.errors import PlannerError, warn
 from planner.outputs.atomic import atomic_path
+from planner.outputs.kml import streamable, write_kml
 from planner.outputs.tables import defuse_formulas, unique_name
 
 __all__ = [
     "FORMATS",
     "GpkgLayer",
     "VectorFormat",
+    "arrow_safe",
     "gpkg_layer",
     "shapefile_field_names",
     "write_gpkg",
@@ -87,7 +91,7 @@ _LAYER_OPTIONS: dict[str, dict[str, str]] = {
     "geojson": {"RFC7946": "YES"},
     "fgb": {"SPATIAL_INDEX": "NO"},
 }
-# Formats written through GDAL's Arrow interface (:func:`_arrow_safe` layers): the same
+# Formats written through GDAL's Arrow interface (:func:`arrow_safe` layers): the same
 # file, in half to two thirds of the time.
 _ARROW = frozenset({"gpkg", "fgb", "geojson", "kml", "shp"})
 # Shapefile encodings offered, with the code page name GDAL writes to ``.cpg``.
@@ -165,7 +169,7 @@ def gpkg_layer(gdf: gpd.GeoDataFrame, name: str, *, crs: Any) -> GpkgLayer:
     out = _prepare(gdf, crs=None)
     if crs is not None and out.crs is None:
         raise PlannerError("cannot reproject a layer without a CRS; set its CRS first")
-    arrow = _arrow_safe(out)
+    arrow = arrow_safe(out)
     geometry_type = _chunkable(out) if arrow else None
     if geometry_type is None:
         return GpkgLayer(name, out if crs is None else out.to_crs(crs), use_arrow=arrow)
@@ -196,7 +200,7 @@ def _arrow_stream(gdf: gpd.GeoDataFrame, crs: Any) -> pa.RecordBatchReader:
     first[geom] = gpd.array.to_wkb(gdf.geometry.values[:1])
     schema = pa.Schema.from_pandas(first, preserve_index=False)
     for pos, name in enumerate(schema.names):
-        if name != geom and gdf[name].dtype == object:  # text (:func:`_arrow_safe`)
+        if name != geom and gdf[name].dtype == object:  # text (:func:`arrow_safe`)
             schema = schema.set(pos, pa.field(name, pa.string()))
     stream = (b for start in range(0, len(gdf), CHUNK_ROWS) for b in batches(start))
     return pa.RecordBatchReader.from_batches(schema, stream)
@@ -206,7 +210,7 @@ def _chunkable(gdf: gpd.GeoDataFrame) -> str | None:
     """The geometry type of a layer :func:`_write_gpkg_layer` may write in chunks (the
     type GDAL infers for every chunk as for the whole: longer than :data:`CHUNK_ROWS`,
     one 2D geometry type, no missing geometry), else ``None``. Its object columns hold
-    only text and missing values (:func:`_arrow_safe`): text in every chunk."""
+    only text and missing values (:func:`arrow_safe`): text in every chunk."""
     if len(gdf) <= CHUNK_ROWS:
         return None
     values = gdf.geometry.values
@@ -274,17 +278,20 @@ def _write_layer(out: gpd.GeoDataFrame, tmp: Path, name: str, *, encoding: str) 
         driver = FORMATS[name].driver
         if name == "kml":
             out = _kml_columns(out)
+            if streamable(out):
+                write_kml(out, tmp)
+                return
             driver = "LIBKML" if "LIBKML" in pyogrio.list_drivers(write=True) else "KML"
         pyogrio.write_dataframe(
             out,
             tmp,
             driver=driver,
             layer_options=_LAYER_OPTIONS.get(name),
-            use_arrow=name in _ARROW and _arrow_safe(out),
+            use_arrow=name in _ARROW and arrow_safe(out),
         )
 
 
-def _arrow_safe(gdf: gpd.GeoDataFrame) -> bool:
+def arrow_safe(gdf: gpd.GeoDataFrame) -> bool:
     """Whether the Arrow write path gives the same file as the row-by-row one: not for
     date-times, nor for object columns holding anything but text and missing values
     (written as text row by row, as numbers through Arrow)."""
@@ -406,7 +413,7 @@ def _write_shapefile(gdf: gpd.GeoDataFrame, tmp: Path, *, encoding: str) -> None
         tmp,
         driver="ESRI Shapefile",
         encoding=_SHAPEFILE_ENCODINGS[codec],
-        use_arrow=_arrow_safe(out),
+        use_arrow=arrow_safe(out),
     )
     if codec == "gbk":
         # ArcGIS and QGIS both read a bare code page number; GDAL writes "CP936".
