@@ -11,6 +11,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -226,7 +227,11 @@ def run(
 
     loaded = _checked(scenario, out)
     folder = out or loaded.out_dir
-    with output_lock(folder):  # a concurrent run into the same folder is refused up front
+    with output_lock(folder), ExitStack() as stack:  # a concurrent run is refused up front
+        if engine == "dask":  # one cluster for the steps and the parts written by its workers
+            from planner.distributed import run_cluster
+
+            stack.enter_context(run_cluster(scheduler))
         plan = run_plan(loaded, engine=engine, scheduler=scheduler)
         write_outputs(plan, folder, scheduler=scheduler)
     _print_headline(plan.summary)

@@ -8,8 +8,8 @@
   (:mod:`planner.distributed.grids`).
 * :func:`write_parts` — each worker writes its county's share of villages and grids as
   GeoParquet datasets and GeoPackages (:mod:`planner.distributed.parts`).
-* :func:`dask_client` — a client on a scheduler or a local cluster
-  (:mod:`planner.distributed.cluster`).
+* :func:`dask_client` — a client on a scheduler or a local cluster; :func:`run_cluster`
+  keeps one open for a whole ``planner run`` (:mod:`planner.distributed.cluster`).
 
 Every result equals the in-process step (see each module's notes for the exceptions).
 
@@ -20,7 +20,7 @@ datasets and one GeoPackage per county. Global, on the client: summary.json, the
 tables, the budget curve, the map and report.
 """
 
-from planner.distributed.cluster import balanced_batches, dask_client
+from planner.distributed.cluster import balanced_batches, dask_client, run_cluster
 from planner.distributed.coverage import (
     TASKS_PER_THREAD,
     CoverageSession,
@@ -39,6 +39,7 @@ __all__ = [
     "compute_levels_dask",
     "dask_client",
     "halo_m",
+    "run_cluster",
     "village_counties",
     "write_county",
     "write_parts",

@@ -1,10 +1,17 @@
 """The Dask cluster of the partitioned engine (a client on a given scheduler or a local
-cluster sized to the machine) and how partitions are grouped into tasks."""
+cluster sized to the machine) and how partitions are grouped into tasks.
+
+One ``planner run`` uses one cluster: :func:`run_cluster` opens it for the whole run, and
+every :func:`dask_client` inside (the steps of :func:`planner.pipeline.run`, the parts of
+:func:`planner.outputs.writers.write_outputs`) hands out that client instead of starting
+another cluster.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -16,11 +23,36 @@ from planner.errors import PlannerError
 if TYPE_CHECKING:
     from distributed import Client
 
+#: The clients opened by :func:`run_cluster`, innermost last, with their scheduler address
+_OPEN: list[tuple[str | None, Client]] = []
+_LOCK = threading.Lock()
+
+
+@contextmanager
+def run_cluster(scheduler: str | None = None) -> Iterator[Client]:
+    """The client of one whole run: opened here (as by :func:`dask_client`), handed out by
+    every :func:`dask_client` call for the same ``scheduler`` until the block ends, then
+    closed — also when the block raises."""
+    with dask_client(scheduler) as client:
+        with _LOCK:
+            _OPEN.append((scheduler, client))
+        try:
+            yield client
+        finally:
+            with _LOCK:
+                _OPEN.remove((scheduler, client))
+
+
+def _open_client(scheduler: str | None) -> Client | None:
+    with _LOCK:
+        return next((c for s, c in reversed(_OPEN) if s == scheduler), None)
+
 
 @contextmanager
 def dask_client(scheduler: str | None = None, *, timeout_s: float = 10.0) -> Iterator[Client]:
-    """A Dask client: connected to ``scheduler``, or on a local cluster sized to the machine
-    (one single-threaded worker process per core), closed on exit.
+    """A Dask client: the one :func:`run_cluster` keeps open for ``scheduler``, else one
+    connected to ``scheduler`` or on a local cluster sized to the machine (one
+    single-threaded worker process per core), closed on exit.
 
     Raises
     ------
@@ -29,6 +61,9 @@ def dask_client(scheduler: str | None = None, *, timeout_s: float = 10.0) -> Ite
     """
     from distributed import Client, LocalCluster
 
+    if (shared := _open_client(scheduler)) is not None:
+        yield shared
+        return
     if scheduler:
         try:
             _reachable(scheduler, timeout_s)

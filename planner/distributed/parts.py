@@ -39,7 +39,11 @@ PART_LAYERS = ("villages", "grids")
 
 
 def write_county(code: str, frames: dict[str, gpd.GeoDataFrame], folder: str) -> dict[str, int]:
-    """Write one county's frames into ``folder`` (see the module notes); rows per frame."""
+    """Write one county's frames into ``folder`` (see the module notes); rows per frame.
+    GeoPackage layers go through GDAL's Arrow interface when that gives the same layer
+    (as :mod:`planner.outputs.vector` decides)."""
+    from planner.outputs.vector import arrow_safe
+
     root = Path(folder)
     gpkg = root / "counties" / f"{code}.gpkg"
     gpkg.parent.mkdir(parents=True, exist_ok=True)
@@ -48,21 +52,67 @@ def write_county(code: str, frames: dict[str, gpd.GeoDataFrame], folder: str) ->
         target = root / name / f"county={code}" / "part.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(target, index=False)
-        frame.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
+        arrow = arrow_safe(frame)
+        frame.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio", use_arrow=arrow)
         counts[name] = len(frame)
     return counts
 
 
-def _write_batch(
-    batch: list[tuple[str, dict[str, gpd.GeoDataFrame]]], folder: str
-) -> dict[str, dict[str, int]]:
-    """The task run on a worker: a few counties, one after the other."""
-    return {code: write_county(code, frames, folder) for code, frames in batch}
+#: Rows of one layer for one task: the rows of a few counties, in the order of the whole
+#: layer, and the county of each
+Share = tuple[gpd.GeoDataFrame, np.ndarray]
 
 
-def _shares(frame: gpd.GeoDataFrame, county: np.ndarray, crs: Any) -> dict[str, gpd.GeoDataFrame]:
-    out = frame.to_crs(crs) if crs is not None else frame
-    return {str(code): part for code, part in out.groupby(county, sort=True)}
+def _write_batch(shares: dict[str, Share], crs: Any, folder: str) -> dict[str, dict[str, int]]:
+    """The task run on a worker: split the rows it got by county (as one ``groupby`` over
+    the whole layer would) and write each county, one after the other."""
+    counties: dict[str, dict[str, gpd.GeoDataFrame]] = {}
+    for name in PART_LAYERS:
+        if name not in shares:
+            continue
+        frame, county = shares[name]
+        out = frame.to_crs(crs) if crs is not None else frame
+        for code, part in out.groupby(county, sort=True):
+            counties.setdefault(str(code), {})[name] = part
+    return {code: write_county(code, counties[code], folder) for code in sorted(counties)}
+
+
+def _positions(county: np.ndarray) -> dict[str, np.ndarray]:
+    """Row positions of each county (rows without one are left out, as by ``groupby``)."""
+    groups = pd.Series(np.arange(len(county))).groupby(county, sort=True).indices
+    return {str(code): np.asarray(pos) for code, pos in groups.items()}
+
+
+def _layers(plan: Plan) -> dict[str, tuple[gpd.GeoDataFrame, np.ndarray]]:
+    """The frames written per county, with the county of each row: villages go to their
+    county, grids to the county of their village (else the first six digits of its id)."""
+    county = village_counties(plan.villages, plan.layers.get("townships")).to_numpy()
+    layers = {"villages": (plan.villages, county)}
+    if plan.grids is not None and not plan.grids.empty:
+        by_id = pd.Series(county, index=plan.villages["id"].astype(str).to_numpy())
+        by_id = by_id[~by_id.index.duplicated()]
+        ids = plan.grids["village_id"].astype(str)
+        layers["grids"] = (plan.grids, ids.map(by_id).fillna(ids.str.slice(0, 6)).to_numpy())
+    return layers
+
+
+def _batches(
+    layers: dict[str, tuple[gpd.GeoDataFrame, np.ndarray]], n: int
+) -> list[dict[str, Share]]:
+    """At most ``n`` tasks of about equal rows, each a few whole counties of every layer."""
+    where = {name: _positions(county) for name, (_, county) in layers.items()}
+    codes = sorted(set().union(*where.values()))
+    sizes = [sum(len(w.get(c, ())) for w in where.values()) for c in codes]
+    batches = []
+    for batch in balanced_batches(sizes, min(len(codes), n)):
+        shares = {}
+        for name, (frame, county) in layers.items():
+            found = [where[name][codes[i]] for i in batch if codes[i] in where[name]]
+            if found:
+                pos = np.sort(np.concatenate(found))
+                shares[name] = (frame.iloc[pos], county[pos])
+        batches.append(shares)
+    return batches
 
 
 def write_parts(
@@ -76,7 +126,9 @@ def write_parts(
 
     Villages go to their county (:func:`planner.distributed.grids.village_counties`),
     grids to the county of their village. Geometries are in the scenario's output CRS.
-    Without ``client``, one is made from ``scheduler`` (or a local cluster) for this call.
+    Each task gets the rows of a few whole counties in one frame per layer and splits
+    them itself. Without ``client``, the one of :func:`dask_client` for ``scheduler`` is
+    used (the run's, inside :func:`~planner.distributed.cluster.run_cluster`).
 
     Returns
     -------
@@ -87,33 +139,17 @@ def write_parts(
     if client is None:
         with dask_client(scheduler) as own:
             return write_parts(plan, out_dir, client=own)
-    layers = plan.layers
-    county = village_counties(plan.villages, layers.get("townships")).to_numpy()
-    crs = plan.scenario.outputs.crs or None
-    shares: dict[str, dict[str, gpd.GeoDataFrame]] = {}
-    for code, part in _shares(plan.villages, county, crs).items():
-        shares.setdefault(code, {})["villages"] = part
-    if plan.grids is not None and not plan.grids.empty:
-        by_id = pd.Series(county, index=plan.villages["id"].astype(str).to_numpy())
-        by_id = by_id[~by_id.index.duplicated()]
-        ids = plan.grids["village_id"].astype(str)
-        grid_county = ids.map(by_id).fillna(ids.str.slice(0, 6)).to_numpy()
-        for code, part in _shares(plan.grids, grid_county, crs).items():
-            shares.setdefault(code, {})["grids"] = part
     final = Path(out_dir) / "parts"
     staging = Path(out_dir) / "parts.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    codes = sorted(shares)
     threads = sum(client.nthreads().values()) or 1
-    sizes = [sum(len(f) for f in shares[c].values()) for c in codes]
-    batches = [
-        [(codes[i], shares[codes[i]]) for i in batch]
-        for batch in balanced_batches(sizes, min(len(codes), 2 * threads))
-    ]
+    batches = _batches(_layers(plan), 2 * threads)
+    crs = plan.scenario.outputs.crs or None
     futures = client.map(
-        _write_batch, client.scatter(batches, hash=False), folder=str(staging), pure=False
-    )
+        _write_batch, client.scatter(batches, hash=False), crs=crs, folder=str(staging),
+        pure=False,
+    )  # fmt: skip
     by_county: dict[str, dict[str, int]] = {}
     for future in progress(futures, total=len(futures), desc="parts (dask)"):
         by_county.update(future.result())
