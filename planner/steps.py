@@ -38,6 +38,7 @@ from planner.progress import progress
 from planner.road_coverage import RoadSearch, network_options
 from planner.scenario import Scenario
 from planner.service_load import ServiceLoad, service_load
+from planner.siting.expansion_step import kept_centers
 from planner.siting.proposals import SitingOutcome, propose_for, with_proposals
 
 logger = logging.getLogger(__name__)
@@ -296,6 +297,8 @@ def after_levels(
     Only the levels that a kind of proposal serves (sub-centers, stations) change: ``levels``
     measures them from the proposed sites alone, and each village keeps the nearer of its
     center ``before`` and its nearest proposal (:func:`planner.added_centers.add_centers`).
+    When relocations close stations, those levels are measured again on the centers left
+    with the proposals.
     """
     villages = layers["villages"]
     results = dict(before)
@@ -310,6 +313,10 @@ def after_levels(
             specs={lvl: coverage.specs[lvl] for lvl in redo},
             serving={lvl: coverage.serving[lvl] for lvl in redo},
         )
+        kept = kept_centers(layers.get("centers"), siting.proposals)
+        if kept is not None:  # relocations close stations: measure these levels again
+            results.update(levels(with_proposals(kept, siting.proposals), subset))
+            return {lvl: level_summary(villages, res) for lvl, res in results.items()}
         new = with_proposals(None, siting.proposals)
         added = levels(new, subset)
         for lvl in redo:

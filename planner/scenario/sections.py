@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from planner.scenario.expansion import ExpansionSiting, check_expansion
 from planner.scenario.values import check_crs, describe, level_key, no_nul, text_or_code
 
 #: Largest service radius (m) and travel time (min): beyond the extent of China.
@@ -294,6 +295,12 @@ class Siting(StrictModel):
     subcenters: SubcenterSiting = SubcenterSiting()
     stations: StationSiting = StationSiting()
     solver: SolverSettings = SolverSettings()
+    expansion: ExpansionSiting | None = None
+
+    @model_validator(mode="after")
+    def _expansion_replaces_station_budget(self) -> Siting:
+        check_expansion(self.expansion, self.stations)
+        return self
 
 
 class GridSettings(StrictModel):

@@ -1,5 +1,5 @@
 """Siting: facility location on a cost matrix, without geometry (MCLP, LSCP, p-median,
-p-center, backup coverage).
+p-center, backup coverage, expansion planning).
 
 The planner's proposal step, which sites sub-centers and stations on the layers, is
 :mod:`planner.siting.proposals` (not imported here, so the solvers stay light).
@@ -35,6 +35,10 @@ enough (:data:`MIP_MAX_PAIRS`, :data:`MEDIAN_MIP_MAX_PAIRS` stored pairs), other
 heuristic one; for p-median it tries the Lagrangian certificate before any MIP. Same
 input and options give the same answer (HiGHS is deterministic; heuristics break ties
 towards the lowest site index) unless a time limit cuts a search short.
+
+:func:`expand` (expansion planning: new sites, relocations and upgrades under a budget)
+takes a coverage matrix instead of costs and returns an :class:`ExpansionResult`; see
+:mod:`planner.siting.expansion`.
 """
 
 from planner.siting.backup import lscp_backup
@@ -47,15 +51,18 @@ from planner.siting.covering import (
     mclp,
     rank_by_marginal_gain,
 )
+from planner.siting.expansion import ExpansionResult, expand
 from planner.siting.median import MEDIAN_MIP_MAX_PAIRS, pmedian
 from planner.siting.result import SitingResult
 
 __all__ = [
     "MEDIAN_MIP_MAX_PAIRS",
     "MIP_MAX_PAIRS",
+    "ExpansionResult",
     "SitingResult",
     "budget_curve",
     "coverage_matrix",
+    "expand",
     "lscp",
     "lscp_backup",
     "mclp",

@@ -23,6 +23,7 @@ from planner.errors import PlannerError, warn
 from planner.scenario import LevelSpec, Siting, StationSiting, serving_groups, station_spec
 from planner.siting.cover_sets import VillageRoads, cover_costs
 from planner.siting.covering import budget_curve, mclp
+from planner.siting.expansion_step import Served, propose_expansion
 from planner.siting.proposal_rows import (
     Solution,
     cover_of,
@@ -221,6 +222,8 @@ def _propose_stations(step: _Step, outcome: SitingOutcome) -> gpd.GeoDataFrame |
     existing = step.serving(level)
     n_fixed = len(joined(existing))
     candidates = candidate_points(settings.candidates, step.villages, step.candidates, step.grids)
+    if step.siting.expansion is not None:
+        return _expansion(step, outcome, level, candidates)
     if settings.objective != "mclp":
         by_objective = propose_by_objective(
             step.villages, existing, candidates, station_spec(step.levels, settings, level),
@@ -248,6 +251,23 @@ def _propose_stations(step: _Step, outcome: SitingOutcome) -> gpd.GeoDataFrame |
     )
     return proposal_rows("station", level, solution, candidates, step.villages, step.lang,
                          required=required_sites(solution.result, groups or []))  # fmt: skip
+
+
+def _expansion(
+    step: _Step, outcome: SitingOutcome, level: str, candidates: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame | None:
+    """Stations by the budgeted expansion model (:mod:`planner.siting.expansion_step`)."""
+    assert step.siting.expansion is not None
+    spec = station_spec(step.levels, step.siting.stations, level)
+    township = step.levels.get("township")
+    planned = propose_expansion(
+        step.villages, Served(step.serving(level), spec, level),
+        None if township is None else Served(step.serving("township"), township, "township"),
+        candidates, settings=step.siting.expansion, solver=step.siting.solver,
+        roads=step.roads, lang=step.lang,
+    )  # fmt: skip
+    outcome.solver["stations"] = planned.certificate
+    return planned.rows
 
 
 def _station_budget(settings: StationSiting) -> int | None:
