@@ -33,7 +33,8 @@ DEMO_LACKS_LAYERS = {("coverage.gpkg", "grid_issues")}  # idem
 _COORDS = {"x", "y", "lon_bd09", "lat_bd09"}  # output CRS geographic; no BD-09 input
 DEMO_LACKS_COLUMNS = {
     ("uncovered_villages.csv", None): _COORDS,
-    ("proposals.csv", None): _COORDS,
+    ("proposals.csv", None): _COORDS | {"action", "gain", "cost", "closes"},
+    ("proposals.gpkg", "proposals"): {"action", "gain", "cost", "closes"},  # no expansion
     ("worst_served.csv", None): _COORDS,
     # no [access] section in the demo (tests/test_access_run.py checks them)
     ("coverage.gpkg", "villages"): {"<level>_access"},

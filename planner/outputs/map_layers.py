@@ -379,7 +379,10 @@ def add_proposals(ctx: MapContext, plan: Plan) -> None:
         rows = rows.sort_values("rank", kind="stable")
         style = icon_style(f"planner-p-{kind}", title, "badge", _PROPOSAL_COLOR[kind], 24)
         frame = rows if "name" in rows else rows.assign(name=rows["site_id"])
-        columns = ("rank", "site_id", "new_population_covered", "reason")
+        if "action" in frame:
+            frame = frame.assign(action=frame["action"].map(lambda a: t.get(f"action_{a}", a)))
+        columns: tuple[str, ...] = ("rank", "site_id", "new_population_covered", "reason")
+        columns += tuple(c for c in ("action", "cost", "closes") if c in rows.columns)
         ranks = rows["rank"].astype("string").fillna("").tolist()
         ctx.add(
             title, ctx.spec(frame, "icon", [style], columns, n=ranks), size=len(rows), show=True

@@ -46,7 +46,7 @@ def localize(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     out = table.copy()
     if "level" in out.columns:
         out["level"] = out["level"].map(lambda v: lab["levels"].get(v, v))
-    for column in ("kind", "status", "verdict", "mode"):
+    for column in ("kind", "status", "verdict", "mode", "action"):
         if column in out.columns:
             out[column] = out[column].map(lambda v: lab["values"].get(v, v))
     return out.rename(columns=lambda c: lab["headers"].get(c, c.replace("_", " ")))
@@ -141,7 +141,8 @@ def _proposals(plan: Plan) -> pd.DataFrame | None:
     if props is None or props.empty:
         return None
     keep = [c for c in ("kind", "rank", "site_id", "name", "new_population_covered", "reason",
-                        "township_id") if c in props.columns]  # fmt: skip
+                        "township_id", "action", "gain", "cost", "closes")
+            if c in props.columns]  # fmt: skip
     table = pd.DataFrame(props[keep]).reset_index(drop=True)
     kinds = set(props["kind"]) if "kind" in props.columns else set()
     sources = [_PROPOSAL_SOURCES[plan.scenario.siting.stations.candidates]]
