@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SCENARIO, tiny_frames
+from conftest import SCENARIO, lonlat, tiny_frames
 from pydantic import ValidationError
 from shapely.geometry import Point
 
@@ -191,3 +191,30 @@ def test_outputs_show_the_actions_in_zh(tmp_path: Path):
     assert "升级为分中心" in page and "规划动作" in page
     report = next(out.glob("report*.html")).read_text(encoding="utf-8")
     assert "规划动作" in report and "升级为分中心" in report
+
+
+def test_seat_sub_centers_beside_an_expansion_plan_are_new(tmp_path: Path):
+    frames = tiny_frames()
+    frames["merged_townships"] = gpd.GeoDataFrame(
+        {"id": ["150521101900"], "name": ["旧甲乡"], "township_id": ["150521101"]},
+        geometry=[Point(lonlat(15_000, 5_000))],
+        crs="EPSG:4326",
+    )
+    for kind, frame in frames.items():
+        frame.to_file(tmp_path / f"{kind}.gpkg")
+    path = tmp_path / "scenario.toml"
+    path.write_text(
+        SCENARIO + '\n[layers.merged_townships]\npath = "merged_townships.gpkg"\n'
+        "\n[siting.expansion]\nbudget = 0\n",
+        encoding="utf-8",
+    )
+    plan = run(load_scenario(path))
+    seat = plan.proposals[plan.proposals["kind"] == "subcenter"]
+    assert seat["name"].tolist() == ["旧甲乡"]
+    assert seat["action"].tolist() == ["new"]
+    assert seat["gain"].tolist() == seat["new_population_covered"].tolist()
+    assert seat["gain"].iloc[0] > 0
+    written = tmp_path / "out"
+    write_outputs(plan, written)
+    read = gpd.read_file(written / "proposals.gpkg", layer="proposals")
+    assert read["action"].tolist() == ["new"] and read["gain"].dtype == float

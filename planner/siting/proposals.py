@@ -23,7 +23,7 @@ from planner.errors import PlannerError, warn
 from planner.scenario import LevelSpec, Siting, StationSiting, serving_groups, station_spec
 from planner.siting.cover_sets import VillageRoads, cover_costs
 from planner.siting.covering import budget_curve, mclp
-from planner.siting.expansion_step import Served, propose_expansion
+from planner.siting.expansion_step import EXPANSION_COLUMNS, Served, propose_expansion
 from planner.siting.proposal_rows import (
     Solution,
     cover_of,
@@ -171,7 +171,23 @@ def propose_for(
         outcome.proposals = gpd.GeoDataFrame(
             pd.concat(parts, ignore_index=True), crs=step.villages.crs
         )
+    if step.siting.expansion is not None:
+        outcome.proposals = _with_actions(outcome.proposals)
     return outcome
+
+
+def _with_actions(proposals: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The expansion plan's columns on every proposal: seat sub-centers planned beside it
+    are ``new``, their gain what they newly cover."""
+    out = proposals.copy()
+    for column in EXPANSION_COLUMNS:
+        if column not in out:
+            numeric = column in ("gain", "cost")
+            out[column] = pd.Series(np.nan, index=out.index, dtype=float if numeric else object)
+    unplanned = out["action"].isna()
+    out.loc[unplanned, "action"] = "new"
+    out.loc[unplanned, "gain"] = out.loc[unplanned, "new_population_covered"]
+    return out
 
 
 def _check(villages: gpd.GeoDataFrame, lang: str) -> None:
