@@ -3,13 +3,11 @@ same costs, brute-force loops, and properties every floating catchment must have
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
-from access import Access, weights
+from access import weights
+from access_helpers import pysal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -33,28 +31,6 @@ def instance(n: int, m: int, seed: int, *, unreachable: float = 0.3):
     cost = rng.uniform(0, 40, (n, m))
     cost[rng.random((n, m)) < unreachable] = np.inf
     return cost, rng.integers(1, 5_000, n).astype(float), rng.uniform(0, 50, m)
-
-
-def pysal(cost, pop, supply, *, enhanced=False, **options) -> np.ndarray:
-    """PySAL ``access`` scores on the finite pairs of ``cost`` (unreached demand: 0)."""
-    i, j = np.nonzero(np.isfinite(cost))
-    with warnings.catch_warnings():  # PySAL access 1.1 passes inplace= to pandas
-        warnings.filterwarnings("ignore", "The inplace keyword", pd.errors.Pandas4Warning)
-        model = Access(
-            demand_df=pd.DataFrame({"geoid": range(len(pop)), "pop": pop}),
-            demand_index="geoid",
-            demand_value="pop",
-            supply_df=pd.DataFrame({"geoid": range(len(supply)), "supply": supply}),
-            supply_index="geoid",
-            supply_value="supply",
-            cost_df=pd.DataFrame({"origin": i, "dest": j, "cost": cost[i, j]}),
-            cost_origin="origin",
-            cost_dest="dest",
-            cost_name="cost",
-        )
-        run = model.enhanced_two_stage_fca if enhanced else model.two_stage_fca
-        out = run(**options)
-    return out.iloc[:, 0].reindex(range(len(pop))).fillna(0.0).to_numpy()
 
 
 def brute(cost, pop, supply, weight) -> np.ndarray:

@@ -8,7 +8,6 @@ import doctest
 import json
 import subprocess
 import sys
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +15,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from access import Access, weights
+from access import weights
+from access_helpers import pysal
 from shapely.geometry import LineString
 from test_output_contract import README, _matcher, parse_contract
 
@@ -33,23 +33,7 @@ ACCESS = '\n[access]\nsupply = "area_m2"\n'
 
 def pysal_e2sfca(cost, pop, supply, zones) -> np.ndarray:
     """PySAL ``access`` E2SFCA with ``zones`` (upper bound → weight) on a dense cost."""
-    i, j = np.nonzero(np.isfinite(cost))
-    with warnings.catch_warnings():  # PySAL access 1.1 passes inplace= to pandas
-        warnings.filterwarnings("ignore", "The inplace keyword", pd.errors.Pandas4Warning)
-        model = Access(
-            demand_df=pd.DataFrame({"geoid": range(len(pop)), "pop": pop}),
-            demand_index="geoid",
-            demand_value="pop",
-            supply_df=pd.DataFrame({"geoid": range(len(supply)), "supply": supply}),
-            supply_index="geoid",
-            supply_value="supply",
-            cost_df=pd.DataFrame({"origin": i, "dest": j, "cost": cost[i, j]}),
-            cost_origin="origin",
-            cost_dest="dest",
-            cost_name="cost",
-        )
-        out = model.enhanced_two_stage_fca(weight_fn=weights.step_fn(zones))
-    return out.iloc[:, 0].reindex(range(len(pop))).fillna(0.0).to_numpy()
+    return pysal(cost, pop, supply, enhanced=True, weight_fn=weights.step_fn(zones))
 
 
 def thirds(radius: float) -> dict[float, float]:

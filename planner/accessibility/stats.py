@@ -24,6 +24,8 @@ def weighted_gini(values: np.ndarray, weights: np.ndarray) -> float:
         return float("nan")
     order = np.argsort(v, kind="stable")
     v, w = v[order], w[order]
+    if v[-1] > 0:  # scale-free: keeps tiny (subnormal) values exact
+        v = v / v[-1]
     mass = float((w * v).sum())
     if mass <= 0:
         return 0.0

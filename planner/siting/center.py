@@ -26,13 +26,8 @@ from planner.siting.covering import coverage_matrix
 from planner.siting.highs import _highs_lp
 from planner.siting.inputs import (
     as_cover,
-    check_count,
-    check_fixed,
+    assignment_input,
     check_options,
-    check_weights,
-    dense_cost,
-    dense_pairs,
-    sparse_cost,
 )
 from planner.siting.median_search import Pairs, nearest_two
 from planner.siting.reduction import reduce_cover, with_padding
@@ -90,7 +85,7 @@ def pcenter(
     """
     t0 = time.perf_counter()
     check_options(method, time_limit, 0.0)
-    d, w, fixed_mask = _center_input(cost, weights, p, fixed)
+    d, w, fixed_mask = assignment_input(cost, weights, p, fixed, "p-center")
     keep = np.flatnonzero(w > 0)
     scaled = sp.csr_array(d[keep]) if keep.size < d.shape[0] else d.copy()
     scaled.data = scaled.data * np.repeat(w[keep], np.diff(scaled.indptr))
@@ -244,27 +239,3 @@ def _mask(sites: np.ndarray, m: int) -> np.ndarray:
     mask = np.zeros(m, dtype=bool)
     mask[sites] = True
     return mask
-
-
-def _center_input(
-    cost: np.ndarray | sp.sparray | sp.spmatrix,
-    weights: Sequence[float] | np.ndarray | None,
-    p: int,
-    fixed: Sequence[int] | np.ndarray | None,
-) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
-    """The stored pairs, weights and fixed mask, checked: some site opens and every
-    counted demand reaches some site."""
-    d = sparse_cost(cost) if sp.issparse(cost) else dense_pairs(dense_cost(cost))
-    n, m = d.shape
-    w = np.ones(n) if weights is None else check_weights(weights, n)
-    fixed_mask = check_fixed(fixed, m)
-    check_count(p, m, fixed_mask)
-    if p + fixed_mask.sum() == 0:
-        raise PlannerError("p-center needs at least one open site: got p=0 and no fixed sites")
-    lonely = np.flatnonzero((np.diff(d.indptr) == 0) & (w > 0))
-    if lonely.size:
-        raise PlannerError(
-            f"p-center: {lonely.size} demand row(s) reach no site at all (rows "
-            f"{lonely[:10].tolist()}); give them a cost or drop them"
-        )
-    return d, w, fixed_mask

@@ -172,3 +172,29 @@ def check_min_open(
             f"the minimums need {required} new site(s) but p={p}; raise p or lower the minimums"
         )
     return groups
+
+
+def assignment_input(
+    cost: np.ndarray | sp.sparray | sp.spmatrix,
+    weights: Sequence[float] | np.ndarray | None,
+    p: int,
+    fixed: Sequence[int] | np.ndarray | None,
+    model: str,
+) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
+    """The stored pairs, weights (``None``: 1 each) and fixed mask of an assignment model
+    (p-median, p-center), checked: some site opens and every positive-weight demand
+    reaches some site."""
+    d = sparse_cost(cost) if sp.issparse(cost) else dense_pairs(dense_cost(cost))
+    n, m = d.shape
+    w = np.ones(n) if weights is None else check_weights(weights, n)
+    fixed_mask = check_fixed(fixed, m)
+    check_count(p, m, fixed_mask)
+    if p + fixed_mask.sum() == 0:
+        raise PlannerError(f"{model} needs at least one open site: got p=0 and no fixed sites")
+    lonely = np.flatnonzero((np.diff(d.indptr) == 0) & (w > 0))
+    if lonely.size:
+        raise PlannerError(
+            f"{model}: {lonely.size} demand row(s) reach no site at all (rows "
+            f"{lonely[:10].tolist()}); give them a cost or drop them"
+        )
+    return d, w, fixed_mask

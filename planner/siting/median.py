@@ -11,15 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from planner.errors import PlannerError
 from planner.siting.inputs import (
-    check_count,
-    check_fixed,
+    assignment_input,
     check_options,
-    check_weights,
-    dense_cost,
-    dense_pairs,
-    sparse_cost,
 )
 from planner.siting.median_search import Pairs, nearest_two
 from planner.siting.result import SitingResult
@@ -66,7 +60,7 @@ def pmedian(
     """
     t0 = time.perf_counter()
     check_options(method, time_limit, mip_gap)
-    d, w, fixed_mask = _median_input(cost, weights, p, fixed)
+    d, w, fixed_mask = assignment_input(cost, weights, p, fixed, "p-median")
     keep = np.flatnonzero(w > 0)
     pairs = Pairs.build(d[keep], w[keep])
     if method == "auto" and pairs.d.nnz > MEDIAN_MIP_MAX_PAIRS:
@@ -82,27 +76,3 @@ def pmedian(
         np.flatnonzero(is_open), objective, bound, gap, status, time.perf_counter() - t0,
         used, assignment=np.where(phi1 < d.shape[1], phi1, -1),
     )  # fmt: skip
-
-
-def _median_input(
-    cost: np.ndarray | sp.sparray | sp.spmatrix,
-    weights: Sequence[float] | np.ndarray,
-    p: int,
-    fixed: Sequence[int] | np.ndarray | None,
-) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
-    """The stored pairs, weights and fixed mask, checked: some site opens and every
-    positive-weight demand reaches some site."""
-    d = sparse_cost(cost) if sp.issparse(cost) else dense_pairs(dense_cost(cost))
-    n, m = d.shape
-    w = check_weights(weights, n)
-    fixed_mask = check_fixed(fixed, m)
-    check_count(p, m, fixed_mask)
-    if p + fixed_mask.sum() == 0:
-        raise PlannerError("p-median needs at least one open site: got p=0 and no fixed sites")
-    lonely = np.flatnonzero((np.diff(d.indptr) == 0) & (w > 0))
-    if lonely.size:
-        raise PlannerError(
-            f"p-median: {lonely.size} demand row(s) reach no site at all (rows "
-            f"{lonely[:10].tolist()}); give them a cost or drop them"
-        )
-    return d, w, fixed_mask
