@@ -102,7 +102,11 @@ def proposal_list(proposals: gpd.GeoDataFrame) -> list[dict[Hashable, Any]]:
         return []
     keep = ["kind", "rank", "site_id", "name", "new_population_covered",
             "new_villages_covered"]  # fmt: skip
-    return pd.DataFrame(proposals[keep]).to_dict(orient="records")
+    planned = [c for c in ("action", "gain", "cost", "closes") if c in proposals]  # expansion
+    if not planned:
+        return pd.DataFrame(proposals[keep]).to_dict(orient="records")
+    records = pd.DataFrame(proposals[keep + planned]).astype(object)
+    return records.where(records.notna(), None).to_dict(orient="records")
 
 
 def solver_summary(steps: dict[str, dict[str, Any]]) -> dict[str, Any]:

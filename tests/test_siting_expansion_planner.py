@@ -218,3 +218,5 @@ def test_seat_sub_centers_beside_an_expansion_plan_are_new(tmp_path: Path):
     write_outputs(plan, written)
     read = gpd.read_file(written / "proposals.gpkg", layer="proposals")
     assert read["action"].tolist() == ["new"] and read["gain"].dtype == float
+    listed = plan.summary["proposals"]
+    assert [(p["name"], p["action"], p["closes"]) for p in listed] == [("旧甲乡", "new", None)]
