@@ -44,6 +44,7 @@ from planner.steps import (
     road_search,
     service_areas,
     service_load_step,
+    village_units,
 )
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def _run_steps(
     with timer.step("tables"):
         if grid_result is None:
             grid_result = grids.result().report()
+        units = village_units(villages, layers)
         plan = Plan(
             scenario=scenario,
             layers=layers,
@@ -192,7 +194,7 @@ def _run_steps(
             service_areas=areas.result(),
             gaps=gaps(villages, results),
             audit=audit,
-            tables=coverage_tables(villages, results, layers),
+            tables=coverage_tables(villages, results, units),
             grids=grid_result.grids,
             grid_issues=grid_result.issues,
             proposals=siting.proposals,
@@ -201,7 +203,7 @@ def _run_steps(
             access=access,
         )
         _add_tables(plan, grid_result)
-        load = service_load_step(scenario, villages, results, layers)
+        load = service_load_step(scenario, villages, results, units)
         plan.tables.update(load.tables)
         plan.summary = _summary(plan, grid_result, siting, engine="dask" if client else "inprocess")
         plan.summary.update(load.summary)

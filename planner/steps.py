@@ -149,10 +149,13 @@ def village_units(villages: gpd.GeoDataFrame, layers: LayerSet) -> tuple[pd.Seri
 
 
 def coverage_tables(
-    villages: gpd.GeoDataFrame, results: dict[str, LevelResult], layers: LayerSet
+    villages: gpd.GeoDataFrame,
+    results: dict[str, LevelResult],
+    units: tuple[pd.Series, pd.Series],
 ) -> dict[str, pd.DataFrame]:
-    """Coverage rates per township and per county, every level."""
-    township, county = village_units(villages, layers)
+    """Coverage rates per township and per county (``units``: :func:`village_units`), every
+    level."""
+    township, county = units
     return {
         "coverage_by_township": rates(villages, results, township, "township_id"),
         "coverage_by_county": rates(villages, results, county, "county_id"),
@@ -163,10 +166,11 @@ def service_load_step(
     scenario: Scenario,
     villages: gpd.GeoDataFrame,
     results: dict[str, LevelResult],
-    layers: LayerSet,
+    units: tuple[pd.Series, pd.Series],
 ) -> ServiceLoad:
     """Adequacy (with the ``m2_per_1000`` of the planner, the profile, then the scenario)
-    and equity (``[equity] worst`` villages listed per level)."""
+    and equity (``[equity] worst`` villages listed per level) per township and county
+    (``units``: :func:`village_units`)."""
     from planner.adequacy import adequacy_rules
 
     choice = scenario.standards.file or scenario.standards.profile
@@ -175,7 +179,7 @@ def service_load_step(
         from planner.standards.profiles import load_profile
 
         profile = load_profile(choice, base_dir=scenario.base_dir).adequacy.m2_per_1000
-    township, county = village_units(villages, layers)
+    township, county = units
     return service_load(
         villages,
         results,

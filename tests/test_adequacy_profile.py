@@ -7,7 +7,7 @@ import pytest
 from planner.adequacy import DEFAULT_M2_PER_1000
 from planner.errors import PlannerError
 from planner.standards.profiles import available_profiles, load_profile
-from planner.steps import service_load_step
+from planner.steps import service_load_step, village_units
 
 PROFILE = """
 [profile]
@@ -75,7 +75,7 @@ def test_scenario_overrides_profile_overrides_default(tmp_path):
     layers = load_layers(scenario)
     villages = layers["villages"].drop(columns="_row")
     results = compute_levels(villages, layers.get("centers"), coverage_levels(scenario))
-    load = service_load_step(scenario, villages, results, layers)
+    load = service_load_step(scenario, villages, results, village_units(villages, layers))
     assert load.summary["adequacy"]["m2_per_1000"] == {"village": 70.0, "township": 20.0}
     table = load.tables["adequacy"]
     village = table[table["level"] == "village"]
