@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from shapely.geometry import Point
 
 from planner.siting import SitingResult
 
@@ -79,3 +81,18 @@ def min_open_groups(m: int, seed: int) -> list[tuple[np.ndarray, int]]:
 
 def meets(sites: np.ndarray, groups) -> bool:
     return all(np.isin(members, sites).sum() >= count for members, count in groups)
+
+
+def random_villages(seed: int, n: int, extent: tuple[float, float], crs: str) -> gpd.GeoDataFrame:
+    """``n`` villages ``V0``… with 100–2,000 residents, uniform over ``extent`` (metres)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform([0, 0], extent, size=(n, 2))
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"V{i}" for i in range(n)],
+            "name": [f"村{i}" for i in range(n)],
+            "population": rng.integers(100, 2000, size=n).astype(float),
+        },
+        geometry=[Point(x, y) for x, y in xy],
+        crs=crs,
+    )

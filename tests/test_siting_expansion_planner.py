@@ -14,6 +14,7 @@ import pytest
 from conftest import SCENARIO, lonlat, tiny_frames
 from pydantic import ValidationError
 from shapely.geometry import Point
+from siting_helpers import random_villages
 
 from planner.outputs.writers import write_outputs
 from planner.pipeline import run
@@ -29,17 +30,7 @@ PRICES = {"new_cost": 1.0, "relocation_cost": 0.6, "upgrade_cost": 1.5}
 def _region(seed: int, n: int = 9) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """``n`` villages over 8 × 5 km; stations at villages 1 and 2, a village center at 0,
     a township center at village 3."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform([0, 0], [8_000, 5_000], size=(n, 2))
-    villages = gpd.GeoDataFrame(
-        {
-            "id": [f"V{i}" for i in range(n)],
-            "name": [f"村{i}" for i in range(n)],
-            "population": rng.integers(100, 2000, size=n).astype(float),
-        },
-        geometry=[Point(x, y) for x, y in xy],
-        crs=METRIC,
-    )
+    villages = random_villages(seed, n, (8_000, 5_000), METRIC)
     centers = gpd.GeoDataFrame(
         {"id": ["C0", "S1", "S2", "T3"], "name": ["村中心", "驿站1", "驿站2", "镇中心"],
          "level": ["village", "station", "station", "township"]},

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import SCENARIO, tiny_frames
 from pydantic import ValidationError
-from shapely.geometry import Point
+from siting_helpers import random_villages
 
 from planner.errors import PlannerError
 from planner.pipeline import run
@@ -25,17 +25,7 @@ RADIUS = 1_500.0
 
 def _region(seed: int, n: int = 9) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """``n`` villages over 6 × 4 km and one existing village center at village 0."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform([0, 0], [6_000, 4_000], size=(n, 2))
-    villages = gpd.GeoDataFrame(
-        {
-            "id": [f"V{i}" for i in range(n)],
-            "name": [f"村{i}" for i in range(n)],
-            "population": rng.integers(100, 2000, size=n).astype(float),
-        },
-        geometry=[Point(x, y) for x, y in xy],
-        crs=METRIC,
-    )
+    villages = random_villages(seed, n, (6_000, 4_000), METRIC)
     centers = gpd.GeoDataFrame(
         {"id": ["C0"], "name": ["现状"], "level": ["village"]},
         geometry=[villages.geometry.iloc[0]],
