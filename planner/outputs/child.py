@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from planner.errors import PlannerError
 
-__all__ = ["ChildCall"]
+__all__ = ["ChildCall", "send_result"]
 
 _CHILD = (
     "import pickle, sys; path, job = pickle.load(sys.stdin.buffer); sys.path[:] = path; "
@@ -36,10 +36,16 @@ def _serve(job: bytes) -> None:
         result: tuple[str, Any] = ("ok", function(*args))
     except Exception as exc:
         result = ("error", exc)
+    send_result(out, result, "the child process failed")
+
+
+def send_result(out: IO[bytes], result: tuple[str, Any], failure: str) -> None:
+    """Pickle ``result`` (``("ok", value)`` or ``("error", exc)``) to the parent; an error
+    that cannot be pickled goes as a :class:`PlannerError` with ``failure`` and its text."""
     try:
         blob = pickle.dumps(result)
     except Exception:
-        blob = pickle.dumps(("error", PlannerError(f"the child process failed: {result[1]}")))
+        blob = pickle.dumps(("error", PlannerError(f"{failure}: {result[1]}")))
     out.write(blob)
     out.flush()
 

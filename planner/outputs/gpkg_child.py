@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from planner.errors import PlannerError
 from planner.outputs.atomic import atomic_path
+from planner.outputs.child import send_result
 from planner.outputs.vector import GpkgLayer, gpkg_layer, write_gpkg
 
 __all__ = ["GpkgChild"]
@@ -55,12 +56,7 @@ def _serve() -> None:
 
 
 def _answer(answers: IO[bytes], result: tuple[str, Any]) -> None:
-    try:
-        blob = pickle.dumps(result)
-    except Exception:
-        blob = pickle.dumps(("error", PlannerError(f"writing a GeoPackage failed: {result[1]}")))
-    answers.write(blob)
-    answers.flush()
+    send_result(answers, result, "writing a GeoPackage failed")
 
 
 def _write_layer(source: IO[bytes], path: Path, layer: GpkgLayer, schema: Any) -> None:
