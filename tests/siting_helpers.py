@@ -96,3 +96,12 @@ def random_villages(seed: int, n: int, extent: tuple[float, float], crs: str) ->
         geometry=[Point(x, y) for x, y in xy],
         crs=crs,
     )
+
+
+def spopt_solver():
+    """A PuLP solver for spopt's models: HiGHS when PuLP has it, else CBC (skips the test
+    without PuLP)."""
+    pulp = pytest.importorskip("pulp")
+    if "HiGHS" in pulp.listSolvers(onlyAvailable=True):
+        return pulp.HiGHS(msg=False)
+    return pulp.PULP_CBC_CMD(msg=False)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from siting_helpers import FAST, as_sparse, check_solution, instances, sf_costs
+from siting_helpers import FAST, as_sparse, check_solution, instances, sf_costs, spopt_solver
 
 from planner.errors import PlannerError
 from planner.siting import lscp_backup
@@ -18,10 +18,8 @@ from planner.siting import lscp_backup
 
 def _spopt_lscpb(cost: np.ndarray, radius: float, fixed: np.ndarray) -> tuple[float, float]:
     """spopt's LSCPB objective and its LSCP stage's number of sites."""
-    pulp = pytest.importorskip("pulp")
     locate = pytest.importorskip("spopt.locate")
-    available = pulp.listSolvers(onlyAvailable=True)
-    solver = pulp.HiGHS(msg=False) if "HiGHS" in available else pulp.PULP_CBC_CMD(msg=False)
+    solver = spopt_solver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = locate.LSCPB.from_cost_matrix(

@@ -10,7 +10,15 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
-from siting_helpers import FAST, as_sparse, check_solution, instances, new_site_sets, sf_costs
+from siting_helpers import (
+    FAST,
+    as_sparse,
+    check_solution,
+    instances,
+    new_site_sets,
+    sf_costs,
+    spopt_solver,
+)
 
 from planner.errors import PlannerError
 from planner.siting import pcenter
@@ -25,10 +33,8 @@ def _worst(cost: np.ndarray, w: np.ndarray, sites: np.ndarray) -> float:
 
 def _spopt_pcenter(cost: np.ndarray, p_total: int, fixed: np.ndarray) -> float:
     """spopt's PCenter optimum (p counts every open site, predefined ones included)."""
-    pulp = pytest.importorskip("pulp")
     locate = pytest.importorskip("spopt.locate")
-    available = pulp.listSolvers(onlyAvailable=True)
-    solver = pulp.HiGHS(msg=False) if "HiGHS" in available else pulp.PULP_CBC_CMD(msg=False)
+    solver = spopt_solver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = locate.PCenter.from_cost_matrix(
